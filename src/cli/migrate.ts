@@ -1,0 +1,26 @@
+import { ConfigError, createApp, loadConfig } from '../kernel/index.js';
+import { SHOP_MODULES } from '../app.js';
+
+/** `npm run migrate`: brings every module's schema up to date and reports per module. */
+async function migrate(): Promise<number> {
+  const config = loadConfig({ LOG_LEVEL: 'warn', ...process.env });
+  const app = await createApp({ modules: SHOP_MODULES, config });
+  try {
+    const results = await app.migrate();
+    for (const result of results) {
+      if (result.error) console.error(`${result.schema}: FAILED ${result.error.message}`);
+      else console.log(`${result.schema}: ${result.applied.length === 0 ? 'up to date' : `applied ${result.applied.join(', ')}`}`);
+    }
+    return results.some((r) => r.error) ? 1 : 0;
+  } finally {
+    await app.database.close();
+  }
+}
+
+migrate().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error instanceof ConfigError ? error.message : error);
+    process.exit(1);
+  },
+);

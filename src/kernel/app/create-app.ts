@@ -1,0 +1,180 @@
+import { createServer, type Server } from 'node:http';
+import { resolve } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import express, { type Express } from 'express';
+import type { Container } from 'inversify';
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
+import type { Database } from '../db/module-db.js';
+import { migrateModule, type MigrationResult } from '../db/migrator.js';
+import type { EventTransport } from '../events/envelope.js';
+import { DEFAULT_RETRY, MemoryTransport, type RetryOptions } from '../events/memory-transport.js';
+import { OutboxRelay, type OutboxRelayOptions } from '../events/outbox-relay.js';
+import { outboxBacklog } from '../events/outbox-store.js';
+import { checkHealth } from '../health/health.js';
+import { createMetrics, type Metrics } from '../health/metrics.js';
+import { errorHandler, notFoundHandler } from '../http/error-handler.js';
+import { mountRoutes } from '../http/mount-routes.js';
+import { requestId } from '../http/request-id.js';
+import { createLogger } from '../logging/logger.js';
+import type { ApiBinding } from '../module/api-binding.js';
+import type { ModuleDefinition } from '../module/define-module.js';
+import { openDatabase } from './open-database.js';
+import { wireModules, type WiredModule } from './wire-modules.js';
+
+export interface AppOptions {
+  /** The modules of this process, as listed by the composition root. */
+  modules: readonly ModuleDefinition<any>[];
+  config: Config;
+  logger?: Logger;
+  /** Per-module API binding; `localBinding` when absent. */
+  apiBindings?: Record<string, ApiBinding>;
+  /** Retry policy of event handlers; attempts default to `EVENT_MAX_ATTEMPTS`. */
+  retry?: Partial<RetryOptions>;
+  relay?: Pick<OutboxRelayOptions, 'batchSize' | 'pollMs' | 'leaseMs'>;
+  /** Where `migrations/<module>/` lives; the working directory by default. */
+  rootDir?: string;
+  /** An opened database to use instead of the one the config names. */
+  database?: Database;
+}
+
+/** A running (or ready to run) process of the kit. */
+export interface App {
+  readonly container: Container;
+  readonly database: Database;
+  readonly http: Express;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly transport: EventTransport;
+  /** Runs every module's migrations; results, not exceptions. */
+  migrate(): Promise<MigrationResult[]>;
+  /** Migrates, starts the relays and listens on `config.port` (0 picks a free port). */
+  start(): Promise<{ port: number; url: string }>;
+  /** Graceful stop: no new connections, in-flight requests finish, relays drain, pools close. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Builds one process of the kit from its modules and settings.
+ *
+ * @example
+ * const app = await createApp({ modules: [catalogModule, ordersModule], config: loadConfig(process.env) });
+ * const { url } = await app.start();
+ */
+export async function createApp(options: AppOptions): Promise<App> {
+  const { config } = options;
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const metrics = createMetrics();
+  const database = options.database ?? (await openDatabase(config));
+  const retry: RetryOptions = { ...DEFAULT_RETRY, maxAttempts: config.eventMaxAttempts, ...options.retry };
+  const transport: EventTransport = new MemoryTransport(retry);
+  const { container, modules } = wireModules({
+    modules: options.modules,
+    database,
+    logger,
+    apiBindings: options.apiBindings ?? {},
+    onHandled: (handler, outcome) => metrics.eventsHandled.inc({ handler, outcome }),
+  });
+  for (const consumer of modules.flatMap((m) => m.consumers)) transport.subscribe(consumer);
+
+  const relays = modules.map((module) => {
+    const relay = new OutboxRelay({
+      db: database.forModule(module.definition.name),
+      transport,
+      logger,
+      ...options.relay,
+      onPublished: (count) => metrics.eventsPublished.inc({ module: module.definition.name }, count),
+    });
+    if (config.eventRelay === 'on') module.nudge = () => relay.nudge();
+    return relay;
+  });
+
+  const http = buildHttp({ modules, database, transport, logger, metrics });
+  let server: Server | undefined;
+  const rootDir = options.rootDir ?? process.cwd();
+
+  const app: App = {
+    container,
+    database,
+    http,
+    logger,
+    metrics,
+    transport,
+    async migrate() {
+      const results: MigrationResult[] = [];
+      for (const { definition } of modules) {
+        const dir = resolve(rootDir, definition.migrationsDir ?? `migrations/${definition.name}`);
+        results.push(await migrateModule(database, definition.name, dir));
+      }
+      return results;
+    },
+    async start() {
+      const failed = (await app.migrate()).find((r) => r.error);
+      if (failed?.error) throw failed.error;
+      await transport.start();
+      if (config.eventRelay === 'on') relays.forEach((relay) => relay.start());
+      server = createServer(http);
+      await new Promise<void>((ready, fail) => {
+        server!.once('error', fail);
+        server!.listen(config.port, ready);
+      });
+      const { port } = server.address() as AddressInfo;
+      logger.info({ port, database: database.kind, eventBus: transport.name, modules: modules.map((m) => m.definition.name) }, 'started');
+      return { port, url: `http://127.0.0.1:${port}` };
+    },
+    async stop() {
+      if (server) {
+        const closed = new Promise<void>((done) => server!.close(() => done()));
+        server.closeIdleConnections();
+        await closed;
+        server = undefined;
+      }
+      await Promise.all(relays.map((relay) => relay.stop()));
+      await transport.close();
+      await database.close();
+      logger.info('stopped');
+    },
+  };
+  return app;
+}
+
+interface HttpParts {
+  modules: WiredModule[];
+  database: Database;
+  transport: EventTransport;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+function buildHttp({ modules, database, transport, logger, metrics }: HttpParts): Express {
+  const http = express();
+  http.disable('x-powered-by');
+  http.set('etag', false);
+  http.use(requestId());
+  http.use(metrics.httpMiddleware);
+  http.get('/health', async (_req, res) => {
+    const report = await checkHealth(
+      { database: () => database.ping(), eventBus: () => transport.ping() },
+      Object.fromEntries(
+        modules.map((m) => {
+          const db = database.forModule(m.definition.name);
+          return [m.definition.name, { location: 'local' as const, probes: { database: () => db.read((k) => k.raw('select 1')) } }];
+        }),
+      ),
+    );
+    res.status(report.status === 'up' ? 200 : 503).json(report);
+  });
+  http.get('/metrics', async (_req, res) => {
+    await Promise.all(
+      modules.map(async (m) => {
+        const backlog = await outboxBacklog(database.forModule(m.definition.name)).catch(() => undefined);
+        if (backlog) metrics.outboxPending.set({ module: m.definition.name }, backlog.pending);
+      }),
+    );
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  for (const module of modules) http.use(`/api/${module.definition.name}`, mountRoutes(module.routes));
+  http.use(notFoundHandler());
+  http.use(errorHandler(logger));
+  return http;
+}

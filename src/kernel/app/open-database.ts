@@ -1,0 +1,16 @@
+import { join } from 'node:path';
+import type { Config } from '../config/config.js';
+import type { Database } from '../db/module-db.js';
+import { createPgliteDatabase } from '../db/pglite-database.js';
+import { createPostgresDatabase } from '../db/postgres-database.js';
+
+/**
+ * PostgreSQL when `DATABASE_URL` is set, otherwise PGlite under `<DATA_DIR>/pglite`.
+ *
+ * @example
+ * const db = await openDatabase(loadConfig(process.env));
+ */
+export async function openDatabase(config: Config): Promise<Database> {
+  if (config.databaseUrl) return createPostgresDatabase({ url: config.databaseUrl, poolMax: config.databasePoolMax });
+  return createPgliteDatabase({ dataDir: join(config.dataDir, 'pglite') });
+}

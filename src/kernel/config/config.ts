@@ -1,0 +1,81 @@
+import { z } from 'zod';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** The default settings, see PRODUCT.md. */
+export const DEFAULT_PORT = 3000;
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+export const DEFAULT_DATA_DIR = '.data';
+
+const integer = (min: number, max: number) =>
+  z.string().regex(/^\d+$/, `expected an integer between ${min} and ${max}`).transform(Number)
+    .pipe(z.number().int().min(min, `expected an integer between ${min} and ${max}`).max(max, `expected an integer between ${min} and ${max}`));
+
+const url = (protocols: string[]) =>
+  z.string().refine((value) => {
+    try {
+      return protocols.includes(new URL(value).protocol);
+    } catch {
+      return false;
+    }
+  }, `expected a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+
+const schema = z.object({
+  PORT: integer(0, 65535).default(DEFAULT_PORT),
+  DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
+  DATA_DIR: z.string().min(1).default(DEFAULT_DATA_DIR),
+  EVENT_BUS: z.enum(['memory', 'bullmq'], { error: 'expected "memory" or "bullmq"' }).default('memory'),
+  REDIS_URL: url(['redis:', 'rediss:']).default(DEFAULT_REDIS_URL),
+  LOG_LEVEL: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  DATABASE_POOL_MAX: integer(1, 100).default(5),
+  EVENT_RELAY: z.enum(['on', 'off'], { error: 'expected "on" or "off"' }).default('on'),
+  EVENT_MAX_ATTEMPTS: integer(1, 100).default(5),
+});
+
+/** Settings of one process, read from the environment at start. */
+export interface Config {
+  port: number;
+  /** PostgreSQL connection string; undefined means embedded PGlite under `dataDir`. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  eventBus: 'memory' | 'bullmq';
+  redisUrl: string;
+  logLevel: (typeof LOG_LEVELS)[number];
+  databasePoolMax: number;
+  /** `off` runs a process that serves HTTP and handles no outbox (events wait for another process). */
+  eventRelay: 'on' | 'off';
+  eventMaxAttempts: number;
+}
+
+/** Raised for a bad setting; its message is the one line printed at start-up. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/**
+ * Reads and validates the settings; a bad one throws a ConfigError naming it.
+ *
+ * @example
+ * const config = loadConfig(process.env); // throws "PORT: expected an integer between 0 and 65535 (got "abc")"
+ */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name = String(issue.path[0] ?? 'environment');
+    throw new ConfigError(`Invalid setting ${name}: ${issue.message} (got ${JSON.stringify(present[name])})`);
+  }
+  const s = parsed.data;
+  return {
+    port: s.PORT,
+    databaseUrl: s.DATABASE_URL,
+    dataDir: s.DATA_DIR,
+    eventBus: s.EVENT_BUS,
+    redisUrl: s.REDIS_URL,
+    logLevel: s.LOG_LEVEL,
+    databasePoolMax: s.DATABASE_POOL_MAX,
+    eventRelay: s.EVENT_RELAY,
+    eventMaxAttempts: s.EVENT_MAX_ATTEMPTS,
+  };
+}

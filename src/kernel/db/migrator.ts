@@ -1,0 +1,58 @@
+import { readdir } from 'node:fs/promises';
+import { basename, extname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Database } from './module-db.js';
+import { KERNEL_MIGRATIONS, type Migration } from './kernel-tables.js';
+
+/** What one module's migration run did. Failures are reported, not thrown. */
+export interface MigrationResult {
+  schema: string;
+  applied: string[];
+  error?: Error;
+}
+
+const MIGRATION_FILE = /^\d{14}_[\w-]+\.(ts|js|mjs)$/;
+
+/** Loads `migrations/<module>/*.ts` in name order; each file exports `up(knex)`. */
+export async function loadMigrations(dir: string): Promise<Migration[]> {
+  const files = (await readdir(dir).catch(() => [] as string[])).filter((f) => MIGRATION_FILE.test(f)).sort();
+  return Promise.all(
+    files.map(async (file) => {
+      const mod = (await import(pathToFileURL(resolve(join(dir, file))).href)) as Partial<Migration>;
+      if (typeof mod.up !== 'function') throw new Error(`migration ${join(dir, file)} exports no up(knex) function`);
+      return { name: basename(file, extname(file)), up: mod.up };
+    }),
+  );
+}
+
+/**
+ * Brings one module's schema up to date: the kernel tables, then the module's
+ * own migrations, all in one transaction with the bookkeeping table
+ * `<schema>.schema_migrations`. An advisory lock lets several processes start at once.
+ *
+ * @example
+ * const result = await migrateModule(db, 'catalog', 'migrations/catalog');
+ * if (result.error) console.error(result.error.message);
+ */
+export async function migrateModule(db: Database, schema: string, dir: string): Promise<MigrationResult> {
+  const applied: string[] = [];
+  try {
+    const migrations = [...KERNEL_MIGRATIONS, ...(await loadMigrations(dir))];
+    await db.ensureSchema(schema);
+    await db.forModule(schema).transaction(async (trx) => {
+      await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`mmk-migrate:${schema}`]);
+      await trx.raw('create table if not exists schema_migrations (name text primary key, applied_at timestamptz not null default now())');
+      const done = new Set((await trx('schema_migrations').pluck('name')) as string[]);
+      for (const migration of migrations) {
+        if (done.has(migration.name)) continue;
+        await migration.up(trx);
+        await trx('schema_migrations').insert({ name: migration.name });
+        applied.push(migration.name);
+      }
+    });
+    return { schema, applied };
+  } catch (error) {
+    const message = `migrating schema "${schema}" failed: ${(error as Error).message}`;
+    return { schema, applied: [], error: new Error(message, { cause: error }) };
+  }
+}

@@ -1,0 +1,39 @@
+import type { Knex } from 'knex';
+
+/**
+ * A module's only way to the database: every query runs in the module's own
+ * schema (and, on PostgreSQL, as the module's own role).
+ *
+ * @example
+ * const product = await db.read((k) => k('products').where({ id }).first());
+ * await db.transaction(async (trx) => { await trx('products').insert(row); });
+ */
+export interface ModuleDb {
+  /** The PostgreSQL schema that holds this module's tables. */
+  readonly schema: string;
+  /** Runs `fn` outside a transaction; unqualified table names resolve to the module's schema. */
+  read<T>(fn: (db: Knex) => Promise<T>): Promise<T>;
+  /** Runs `fn` in one transaction in the module's schema; commits when `fn` resolves. */
+  transaction<T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T>;
+}
+
+/** The database a process talks to: PGlite embedded, or PostgreSQL. */
+export interface Database {
+  readonly kind: 'pglite' | 'postgres';
+  /** The scoped handle of one module; the schema must be a plain identifier. */
+  forModule(schema: string): ModuleDb;
+  /** Creates the module's schema if missing (idempotent). */
+  ensureSchema(schema: string): Promise<void>;
+  /** Resolves when the database answers `select 1`. */
+  ping(): Promise<void>;
+  /** Closes every pool; pending work is finished first. */
+  close(): Promise<void>;
+}
+
+const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** Throws unless `name` is safe to splice into SQL as an identifier. */
+export function assertIdentifier(name: string): string {
+  if (!IDENTIFIER.test(name)) throw new Error(`invalid schema name "${name}": use lower-case letters, digits and _`);
+  return name;
+}

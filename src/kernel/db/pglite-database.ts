@@ -1,0 +1,63 @@
+import { mkdirSync } from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import knexFactory from 'knex';
+import ClientPgLite from 'knex-pglite';
+import { assertIdentifier, type Database, type ModuleDb } from './module-db.js';
+import { runInDbScope } from './db-scope.js';
+import { SerialQueue } from './serial-queue.js';
+
+export interface PgliteDatabaseOptions {
+  /** Folder of the data files; undefined keeps everything in memory. */
+  dataDir: string | undefined;
+}
+
+/**
+ * Embedded PostgreSQL (PGlite). It has one connection, so the kernel runs one
+ * unit of work at a time (a read or a whole transaction) and sets the module's
+ * search path at its start.
+ *
+ * @example
+ * const db = await createPgliteDatabase({ dataDir: '.data/pglite' });
+ */
+export async function createPgliteDatabase(options: PgliteDatabaseOptions): Promise<Database> {
+  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
+  const pglite = new PGlite(options.dataDir);
+  await pglite.waitReady;
+  const knex = knexFactory({ client: ClientPgLite as never, dialect: 'postgres', connection: () => ({ pglite }) as object });
+  const queue = new SerialQueue();
+
+  return {
+    kind: 'pglite',
+    forModule(schema: string): ModuleDb {
+      const path = `set search_path to "${assertIdentifier(schema)}"`;
+      return {
+        schema,
+        read: (fn) =>
+          runInDbScope(schema, () =>
+            queue.run(async () => {
+              await knex.raw(path);
+              return fn(knex);
+            }),
+          ),
+        transaction: (fn) =>
+          runInDbScope(schema, () =>
+            queue.run(() =>
+              knex.transaction(async (trx) => {
+                await trx.raw(path);
+                return fn(trx);
+              }),
+            ),
+          ),
+      };
+    },
+    async ensureSchema(schema) {
+      await queue.run(() => knex.raw(`create schema if not exists "${assertIdentifier(schema)}"`));
+    },
+    async ping() {
+      await queue.run(() => knex.raw('select 1'));
+    },
+    async close() {
+      await queue.run(() => knex.destroy());
+    },
+  };
+}

@@ -1,0 +1,43 @@
+/** An event as stored in the outbox and carried by every transport. */
+export interface EventEnvelope {
+  id: string;
+  name: string;
+  version: number;
+  /** The module whose outbox holds the event. */
+  source: string;
+  payload: unknown;
+  correlationId: string;
+  occurredAt: string;
+}
+
+/**
+ * Moves committed events from outboxes to subscribers. `publish` resolves when
+ * the events are safely handed over: handled (memory) or stored by the broker.
+ */
+export interface EventTransport {
+  readonly name: string;
+  /** Registers a consumer; the transport owns retries and calls `deadLetter` when they run out. */
+  subscribe(consumer: EventConsumer): void;
+  publish(envelopes: readonly EventEnvelope[]): Promise<void>;
+  start(): Promise<void>;
+  /** Resolves when the transport can carry events; throws otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** What a transport needs to deliver events to one handler. */
+export interface EventConsumer {
+  /** `<module>.<handler>`, unique in the system; the inbox key. */
+  readonly handlerId: string;
+  /** `<event name>@<version>`. */
+  readonly eventKey: string;
+  /** Runs the handler once, in a transaction with its inbox record; a redelivery is a no-op. */
+  handle(envelope: EventEnvelope): Promise<'handled' | 'duplicate'>;
+  /** Stores an event whose handler kept failing; replayable later. */
+  deadLetter(envelope: EventEnvelope, error: unknown, attempts: number): Promise<void>;
+}
+
+/** Delay before retry number `attempt` (1-based): exponential with a cap. */
+export function backoffDelay(attempt: number, baseMs: number, maxMs: number): number {
+  return Math.min(baseMs * 2 ** (attempt - 1), maxMs);
+}

@@ -1,0 +1,66 @@
+import type { ModuleDb } from '../db/module-db.js';
+import type { EventEnvelope } from './envelope.js';
+
+interface OutboxRow {
+  seq: string | number;
+  id: string;
+  event_name: string;
+  event_version: number;
+  payload: unknown;
+  correlation_id: string;
+  occurred_at: Date | string;
+}
+
+export interface ClaimedEvent {
+  seq: string | number;
+  envelope: EventEnvelope;
+}
+
+/**
+ * Claims up to `limit` unpublished events for `leaseMs`. `skip locked` lets
+ * several relays (processes) share one outbox without publishing a row twice
+ * at once; an expired lease (a crashed relay) makes the row claimable again.
+ */
+export async function claimEvents(db: ModuleDb, limit: number, leaseMs: number): Promise<ClaimedEvent[]> {
+  const rows = await db.transaction(async (trx) => {
+    const result = await trx.raw<{ rows: OutboxRow[] }>(
+      `update outbox set claimed_until = now() + make_interval(secs => ?)
+        where seq in (select seq from outbox
+                       where published_at is null and (claimed_until is null or claimed_until < now())
+                       order by seq limit ? for update skip locked)
+        returning seq, id, event_name, event_version, payload, correlation_id, occurred_at`,
+      [leaseMs / 1000, limit],
+    );
+    return result.rows;
+  });
+  return rows
+    .sort((a, b) => Number(a.seq) - Number(b.seq))
+    .map((row) => ({
+      seq: row.seq,
+      envelope: {
+        id: row.id,
+        name: row.event_name,
+        version: row.event_version,
+        source: db.schema,
+        payload: typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload,
+        correlationId: row.correlation_id,
+        occurredAt: new Date(row.occurred_at).toISOString(),
+      },
+    }));
+}
+
+/** Marks events as handed to the transport. */
+export async function markPublished(db: ModuleDb, seqs: ReadonlyArray<string | number>): Promise<void> {
+  if (seqs.length === 0) return;
+  await db.read((k) => k('outbox').whereIn('seq', seqs).update({ published_at: k.fn.now(), claimed_until: null }));
+}
+
+/** Unpublished events and the age of the oldest, for health, metrics and the CLI. */
+export async function outboxBacklog(db: ModuleDb): Promise<{ pending: number; oldestAgeMs: number }> {
+  const row = await db.read((k) =>
+    k('outbox')
+      .whereNull('published_at')
+      .first(k.raw('count(*)::int as pending'), k.raw('coalesce(extract(epoch from now() - min(occurred_at)) * 1000, 0)::float8 as age')),
+  );
+  return { pending: Number(row?.pending ?? 0), oldestAgeMs: Math.round(Number(row?.age ?? 0)) };
+}

@@ -1,0 +1,49 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { Logger } from 'pino';
+import { AppError } from '../errors/app-error.js';
+
+/** body-parser errors carry a `type`; these become client errors, not 500s. */
+function fromBodyParser(error: { type?: string; message?: string }): AppError | undefined {
+  switch (error.type) {
+    case 'entity.parse.failed':
+      return new AppError('BAD_REQUEST', 'HTTP.MALFORMED_JSON', 'request body is not valid JSON');
+    case 'entity.too.large':
+      return new AppError('PAYLOAD_TOO_LARGE', 'HTTP.PAYLOAD_TOO_LARGE', 'request body is too large');
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new AppError('UNSUPPORTED_MEDIA_TYPE', 'HTTP.UNSUPPORTED_ENCODING', error.message ?? 'unsupported encoding');
+    case 'request.aborted':
+    case 'request.size.invalid':
+    case 'stream.encoding.set':
+      return new AppError('BAD_REQUEST', 'HTTP.BAD_BODY', error.message ?? 'unreadable request body');
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The one place errors become responses: AppErrors by their kind, anything
+ * unknown as 500 `KERNEL.INTERNAL` with the cause logged and never sent.
+ *
+ * @example
+ * app.use(errorHandler(logger));
+ */
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return function errorHandlerMiddleware(error: unknown, req, res, next) {
+    if (res.headersSent) return next(error);
+    const appError = fromBodyParser(error as { type?: string }) ?? AppError.from(error);
+    if (appError.kind === 'INTERNAL') {
+      logger.error({ err: appError.cause ?? appError, method: req.method, url: req.originalUrl }, 'request failed');
+    } else if (appError.status >= 500) {
+      logger.warn({ err: appError, method: req.method, url: req.originalUrl }, 'request failed');
+    }
+    res.status(appError.status).json(appError.toBody());
+  };
+}
+
+/** Unknown paths answer with the error JSON too. */
+export function notFoundHandler(): RequestHandler {
+  return function notFound(req, res) {
+    res.status(404).json(new AppError('NOT_FOUND', 'HTTP.ROUTE_NOT_FOUND', `no route for ${req.method} ${req.path}`).toBody());
+  };
+}

@@ -1,0 +1,37 @@
+import type { z } from 'zod';
+
+export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
+
+/** What a route handler returns: the status and the JSON body. */
+export interface RouteResult {
+  status: number;
+  body: unknown;
+}
+
+/**
+ * A public HTTP route of a module, mounted under `/api/<module>`. Params,
+ * query and body are validated with zod before the handler runs; anything
+ * invalid is a 400 with the issues.
+ *
+ * @example
+ * route({ method: 'get', path: '/products/:id', params: z.object({ id: z.uuid() }),
+ *   handler: async ({ params }) => ({ status: 200, body: await api.getProduct(params) }) });
+ */
+export interface RouteDefinition<
+  P extends z.ZodType = z.ZodType,
+  Q extends z.ZodType = z.ZodType,
+  B extends z.ZodType = z.ZodType,
+> {
+  method: HttpMethod;
+  path: string;
+  params?: P;
+  query?: Q;
+  body?: B;
+  handler(input: { params: z.output<P>; query: z.output<Q>; body: z.output<B> }): Promise<RouteResult>;
+}
+
+export function route<P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType>(
+  definition: RouteDefinition<P, Q, B>,
+): RouteDefinition {
+  return definition as unknown as RouteDefinition;
+}

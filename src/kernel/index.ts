@@ -1,0 +1,30 @@
+/**
+ * The kernel's public surface. Modules and the composition root import the
+ * kernel only from here.
+ */
+export { AppError, ERROR_KINDS, type ErrorKind, type ErrorBody } from './errors/app-error.js';
+export { loadConfig, ConfigError, type Config } from './config/config.js';
+export { createLogger, runWithContext, currentCorrelationId, type Logger } from './logging/logger.js';
+export type { Database, ModuleDb } from './db/module-db.js';
+export { migrateModule, type MigrationResult } from './db/migrator.js';
+export { openDatabase } from './app/open-database.js';
+export {
+  defineApi,
+  defineEvent,
+  consumes,
+  eventKey,
+  type ApiContract,
+  type ApiOf,
+  type EventDefinition,
+  type EventSubscription,
+  type OperationDefinition,
+  type PayloadOf,
+} from './module/contract.js';
+export { defineModule, type ModuleDefinition, type ModuleContext, type ModuleParts } from './module/define-module.js';
+export { localBinding, jsonBinding, type ApiBinding } from './module/api-binding.js';
+export { on, type EventHandlerDefinition, type HandlerContext } from './events/event-consumer.js';
+export type { EventEnvelope, EventTransport, EventConsumer } from './events/envelope.js';
+export type { EventPublisher } from './events/event-publisher.js';
+export { route, type RouteDefinition, type RouteResult } from './http/route.js';
+export { createApp, type App, type AppOptions } from './app/create-app.js';
+export { installShutdown } from './app/shutdown.js';

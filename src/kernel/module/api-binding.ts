@@ -1,0 +1,63 @@
+import { AppError } from '../errors/app-error.js';
+import type { ApiContract, ApiOf } from './contract.js';
+
+/**
+ * Turns a module's implementation into what callers get behind the API token.
+ * The kernel picks one per module from the topology; callers never know which.
+ */
+export type ApiBinding = <C extends ApiContract>(contract: C, implementation: ApiOf<C>) => ApiOf<C>;
+
+function bindEach<C extends ApiContract>(
+  contract: C,
+  call: (name: string, input: unknown) => Promise<unknown>,
+): ApiOf<C> {
+  const api: Record<string, (input: unknown) => Promise<unknown>> = {};
+  for (const name of Object.keys(contract.operations)) {
+    // A named inner function keeps the operation name in stack traces.
+    api[name] = { [name]: (input: unknown) => call(name, input) }[name]!;
+  }
+  return api as ApiOf<C>;
+}
+
+function parseOrThrow(contract: ApiContract, name: string, side: 'input' | 'output', value: unknown): unknown {
+  const result = contract.operations[name]![side].safeParse(value);
+  if (result.success) return result.data;
+  const kind = side === 'input' ? 'BAD_REQUEST' : 'INTERNAL';
+  throw new AppError(kind, `${contract.module.toUpperCase()}.INVALID_${side.toUpperCase()}`, `${contract.module}.${name}: invalid ${side}`, {
+    details: result.error.issues,
+  });
+}
+
+/**
+ * In-process binding: validates the input with the contract, then calls the
+ * implementation directly.
+ *
+ * @example
+ * container.bind(catalogApi.token).toConstantValue(localBinding(catalogApi, implementation));
+ */
+export const localBinding: ApiBinding = (contract, implementation) =>
+  bindEach(contract, (name, input) => {
+    const operation = (implementation as Record<string, (i: unknown) => Promise<unknown>>)[name]!;
+    return operation(parseOrThrow(contract, name, 'input', input));
+  });
+
+/**
+ * A binding that behaves like a remote call without the network: input and
+ * output cross as JSON text and are validated on both sides; errors cross as
+ * the JSON error body. It proves a module works behind a serializing client.
+ *
+ * @example
+ * createApp({ modules, apiBindings: { catalog: jsonBinding } });
+ */
+export const jsonBinding: ApiBinding = (contract, implementation) =>
+  bindEach(contract, async (name, input) => {
+    const operation = (implementation as Record<string, (i: unknown) => Promise<unknown>>)[name]!;
+    let responseText: string;
+    try {
+      const received = parseOrThrow(contract, name, 'input', JSON.parse(JSON.stringify(input ?? null)));
+      responseText = JSON.stringify(parseOrThrow(contract, name, 'output', await operation(received)) ?? null);
+    } catch (error) {
+      throw AppError.fromBody(JSON.parse(JSON.stringify(AppError.from(error).toBody())));
+    }
+    return parseOrThrow(contract, name, 'output', JSON.parse(responseText));
+  });

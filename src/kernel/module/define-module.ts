@@ -1,0 +1,58 @@
+import type { Logger } from 'pino';
+import type { ModuleDb } from '../db/module-db.js';
+import type { EventHandlerDefinition } from '../events/event-consumer.js';
+import type { EventPublisher } from '../events/event-publisher.js';
+import type { RouteDefinition } from '../http/route.js';
+import type { ApiContract, ApiOf, EventDefinition } from './contract.js';
+
+/** What the kernel hands a module when it sets it up. */
+export interface ModuleContext {
+  readonly name: string;
+  readonly db: ModuleDb;
+  readonly events: EventPublisher;
+  readonly logger: Logger;
+  /**
+   * The API of another module, through whatever binding the topology chose.
+   * Only modules listed in `dependsOn` may be asked for.
+   */
+  api<C extends ApiContract>(contract: C): ApiOf<C>;
+}
+
+/** What a module's setup returns: its API implementation, routes and event handlers. */
+export interface ModuleParts<C extends ApiContract | undefined = ApiContract | undefined> {
+  api?: C extends ApiContract ? ApiOf<C> : never;
+  routes?: RouteDefinition[];
+  handlers?: EventHandlerDefinition[];
+}
+
+/**
+ * A module as the kernel sees it. Everything but `setup` is data, so the
+ * kernel (and later the extraction tool and the architecture graph) can read
+ * a module's contract without running it.
+ */
+export interface ModuleDefinition<C extends ApiContract | undefined = ApiContract | undefined> {
+  /** Lower-case name: the schema, the route prefix `/api/<name>` and the event namespace. */
+  readonly name: string;
+  /** The module's synchronous API, if it offers one. */
+  readonly api?: C;
+  /** The events it publishes. */
+  readonly events: readonly EventDefinition[];
+  /** Modules whose API this module may call. */
+  readonly dependsOn: readonly string[];
+  /** Folder of its migrations; `migrations/<name>` by default. */
+  readonly migrationsDir?: string;
+  setup(context: ModuleContext): ModuleParts<C>;
+}
+
+/**
+ * Declares a module.
+ *
+ * @example
+ * export const shippingModule = defineModule({
+ *   name: 'shipping', events: [], dependsOn: [],
+ *   setup: (ctx) => ({ routes: shippingRoutes(ctx.db), handlers: [createShipment(ctx.db)] }),
+ * });
+ */
+export function defineModule<C extends ApiContract | undefined = undefined>(definition: ModuleDefinition<C>): ModuleDefinition<C> {
+  return definition;
+}

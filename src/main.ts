@@ -1,0 +1,17 @@
+import { ConfigError, createApp, installShutdown, loadConfig } from './kernel/index.js';
+import { SHOP_MODULES } from './app.js';
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.env);
+  const app = await createApp({ modules: SHOP_MODULES, config });
+  installShutdown(app);
+  const { port } = await app.start();
+  app.logger.info(`shop listening on http://localhost:${port}`);
+}
+
+main().catch((error: unknown) => {
+  // One line on stderr for a bad setting; the full error otherwise.
+  if (error instanceof ConfigError) console.error(error.message);
+  else console.error(error);
+  process.exit(1);
+});

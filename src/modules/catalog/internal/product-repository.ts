@@ -1,0 +1,40 @@
+import type { Knex } from 'knex';
+import type { Product } from '../catalog.contract.js';
+
+interface ProductRow {
+  id: string;
+  sku: string;
+  name: string;
+  price_cents: number;
+  stock: number;
+}
+
+const COLUMNS = ['id', 'sku', 'name', 'price_cents', 'stock'];
+
+export function toProduct(row: ProductRow): Product {
+  return { id: row.id, sku: row.sku, name: row.name, priceCents: Number(row.price_cents), stock: Number(row.stock) };
+}
+
+export async function findProduct(k: Knex, id: string): Promise<Product | undefined> {
+  const row = await k('products').select<ProductRow[]>(COLUMNS).where({ id }).first() as ProductRow | undefined;
+  return row && toProduct(row);
+}
+
+export async function findProducts(k: Knex, ids: readonly string[]): Promise<Product[]> {
+  const rows = await k('products').select<ProductRow[]>(COLUMNS).whereIn('id', ids);
+  return rows.map(toProduct);
+}
+
+export async function listProducts(k: Knex, limit: number): Promise<Product[]> {
+  const rows = await k('products').select<ProductRow[]>(COLUMNS).orderBy('created_at').orderBy('id').limit(limit);
+  return rows.map(toProduct);
+}
+
+export async function insertProduct(k: Knex, product: Product): Promise<boolean> {
+  const inserted = await k('products')
+    .insert({ id: product.id, sku: product.sku, name: product.name, price_cents: product.priceCents, stock: product.stock })
+    .onConflict('sku')
+    .ignore()
+    .returning('id');
+  return inserted.length === 1;
+}

@@ -1,0 +1,45 @@
+import type { Knex } from 'knex';
+import type { Order } from '../orders.contract.js';
+
+interface OrderRow {
+  id: string;
+  customer_id: string;
+  status: Order['status'];
+  cancel_reason: Order['cancelReason'] | null;
+  total_cents: string | number;
+}
+
+interface ItemRow {
+  product_id: string;
+  quantity: number;
+  unit_price_cents: number;
+}
+
+export async function insertOrder(trx: Knex, order: Order): Promise<void> {
+  await trx('orders').insert({ id: order.id, customer_id: order.customerId, status: order.status, total_cents: order.totalCents });
+  await trx('order_items').insert(
+    order.items.map((i) => ({ order_id: order.id, product_id: i.productId, quantity: i.quantity, unit_price_cents: i.unitPriceCents })),
+  );
+}
+
+export async function findOrder(k: Knex, id: string): Promise<Order | undefined> {
+  const row = await k<OrderRow>('orders').where({ id }).first();
+  if (!row) return undefined;
+  const items: ItemRow[] = await k('order_items').where({ order_id: id }).orderBy('product_id');
+  return {
+    id: row.id,
+    customerId: row.customer_id,
+    status: row.status,
+    ...(row.cancel_reason ? { cancelReason: row.cancel_reason } : {}),
+    totalCents: Number(row.total_cents),
+    items: items.map((i) => ({ productId: i.product_id, quantity: Number(i.quantity), unitPriceCents: Number(i.unit_price_cents) })),
+  };
+}
+
+/** Moves a pending order on; false when it was not pending (already settled). */
+export async function settle(trx: Knex, id: string, status: 'confirmed' | 'cancelled', cancelReason?: string): Promise<boolean> {
+  const updated = await trx('orders')
+    .where({ id, status: 'pending' })
+    .update({ status, cancel_reason: cancelReason ?? null, updated_at: trx.fn.now() });
+  return updated === 1;
+}

@@ -1,0 +1,29 @@
+import { z } from 'zod';
+import { AppError, route } from '../../../kernel/index.js';
+import { OrderLine } from '../../catalog/index.js';
+import type { OrderService } from './order-service.js';
+
+const CustomerId = z.string().trim().min(1).max(64).regex(/^[\w.:-]+$/, 'letters, digits and _ . : - only');
+const NewOrder = z.strictObject({ customerId: CustomerId, items: z.array(OrderLine).min(1).max(100) });
+const ById = z.strictObject({ id: z.uuid() });
+
+export function ordersRoutes(service: OrderService) {
+  return [
+    route({
+      method: 'post',
+      path: '/',
+      body: NewOrder,
+      handler: async ({ body }) => ({ status: 202, body: await service.placeOrder(body) }),
+    }),
+    route({
+      method: 'get',
+      path: '/:id',
+      params: ById,
+      handler: async ({ params }) => {
+        const order = await service.getOrder(params.id);
+        if (!order) throw new AppError('NOT_FOUND', 'ORDERS.NOT_FOUND', `order ${params.id} does not exist`);
+        return { status: 200, body: order };
+      },
+    }),
+  ];
+}

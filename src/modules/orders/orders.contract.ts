@@ -1,0 +1,36 @@
+import { z } from 'zod';
+import { defineEvent } from '../../kernel/index.js';
+
+const Line = z.object({ productId: z.uuid(), quantity: z.number().int() });
+
+/** A new order, stored as pending and priced; catalog reserves its items next. */
+export const OrderPlaced = defineEvent(
+  'orders.OrderPlaced',
+  1,
+  z.object({ orderId: z.uuid(), customerId: z.string(), totalCents: z.number().int(), items: z.array(Line) }),
+);
+
+/** Stock held and payment captured: the order will ship. */
+export const OrderConfirmed = defineEvent(
+  'orders.OrderConfirmed',
+  1,
+  z.object({ orderId: z.uuid(), customerId: z.string(), totalCents: z.number().int(), items: z.array(Line) }),
+);
+
+export const CancelReason = z.enum(['out_of_stock', 'payment_declined']);
+
+/** The order will not be fulfilled; whatever was held for it is released. */
+export const OrderCancelled = defineEvent('orders.OrderCancelled', 1, z.object({ orderId: z.uuid(), reason: CancelReason }));
+
+export const OrderStatus = z.enum(['pending', 'confirmed', 'cancelled']);
+
+/** An order as the HTTP API returns it. */
+export const Order = z.object({
+  id: z.uuid(),
+  customerId: z.string(),
+  status: OrderStatus,
+  cancelReason: CancelReason.optional(),
+  totalCents: z.number().int(),
+  items: z.array(z.object({ productId: z.uuid(), quantity: z.number().int(), unitPriceCents: z.number().int() })),
+});
+export type Order = z.infer<typeof Order>;
