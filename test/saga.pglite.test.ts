@@ -1,0 +1,4 @@
+import { sagaScenarios } from './scenarios/saga.scenarios.js';
+import { pgliteTopology } from './support/topologies.js';
+
+sagaScenarios(pgliteTopology());

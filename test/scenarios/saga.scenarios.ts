@@ -1,0 +1,102 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectInvariants } from '../support/invariants.js';
+import type { RunningShop, Topology } from '../support/topologies.js';
+
+/**
+ * The order saga end to end over HTTP, written once and run against every
+ * topology (DESIGN.md section 7).
+ */
+export function sagaScenarios(topology: Topology): void {
+  describe(`order saga on ${topology.name}`, () => {
+    let running: RunningShop;
+    beforeAll(async () => {
+      running = await topology.start();
+    });
+    afterAll(async () => {
+      await running?.stop();
+    });
+
+    it('confirms an order with stock and money, debits once and ships once', async () => {
+      const { shop } = running;
+      const product = await shop.createProduct(5, 1_250);
+      const wallet = await shop.createWallet(10_000);
+      const placed = await shop.placeOrder(wallet.customerId, [{ productId: product.id, quantity: 2 }]);
+      expect(placed.status).toBe(202);
+      expect(placed.body).toMatchObject({ status: 'pending', totalCents: 2_500 });
+
+      const [order] = await shop.waitSettled([placed.body.id]);
+      expect(order).toMatchObject({ status: 'confirmed', totalCents: 2_500 });
+      expect(order!.cancelReason).toBeUndefined();
+      expect((await shop.getProduct(product.id)).stock).toBe(3);
+      expect((await shop.getWallet(wallet.customerId)).balanceCents).toBe(7_500);
+      const shipments = await shop.shipmentsOf(order!.id);
+      expect(shipments).toEqual([{ id: expect.any(String), orderId: order!.id, status: 'preparing' }]);
+    });
+
+    it('cancels an order for more units than available as out_of_stock and holds nothing', async () => {
+      const { shop } = running;
+      const scarce = await shop.createProduct(1, 100);
+      const plenty = await shop.createProduct(50, 100);
+      const wallet = await shop.createWallet(10_000);
+      const placed = await shop.placeOrder(wallet.customerId, [
+        { productId: plenty.id, quantity: 3 },
+        { productId: scarce.id, quantity: 2 },
+      ]);
+      const [order] = await shop.waitSettled([placed.body.id]);
+      expect(order).toMatchObject({ status: 'cancelled', cancelReason: 'out_of_stock' });
+      // All or nothing: the available product was not held either.
+      expect((await shop.getProduct(plenty.id)).stock).toBe(50);
+      expect((await shop.getProduct(scarce.id)).stock).toBe(1);
+      expect((await shop.getWallet(wallet.customerId)).balanceCents).toBe(10_000);
+      expect(await shop.shipmentsOf(order!.id)).toEqual([]);
+    });
+
+    it('cancels an order the wallet cannot pay as payment_declined and releases its stock', async () => {
+      const { shop } = running;
+      const product = await shop.createProduct(4, 3_000);
+      const poor = await shop.createWallet(5_000);
+      const placed = await shop.placeOrder(poor.customerId, [{ productId: product.id, quantity: 2 }]);
+      const [order] = await shop.waitSettled([placed.body.id]);
+      expect(order).toMatchObject({ status: 'cancelled', cancelReason: 'payment_declined' });
+      await expect.poll(async () => (await shop.getProduct(product.id)).stock, { timeout: 10_000 }).toBe(4);
+      expect((await shop.getWallet(poor.customerId)).balanceCents).toBe(5_000);
+      expect(await shop.shipmentsOf(order!.id)).toEqual([]);
+    });
+
+    it('declines a customer without a wallet', async () => {
+      const { shop } = running;
+      const product = await shop.createProduct(2, 100);
+      const placed = await shop.placeOrder('nobody-has-this-wallet', [{ productId: product.id, quantity: 1 }]);
+      const [order] = await shop.waitSettled([placed.body.id]);
+      expect(order).toMatchObject({ status: 'cancelled', cancelReason: 'payment_declined' });
+      await expect.poll(async () => (await shop.getProduct(product.id)).stock, { timeout: 10_000 }).toBe(2);
+    });
+
+    it('keeps every invariant over a mixed batch of orders', async () => {
+      const { shop } = running;
+      const products = await Promise.all([shop.createProduct(6, 700), shop.createProduct(3, 1_100)]);
+      const wallets = await Promise.all([shop.createWallet(5_000), shop.createWallet(2_000), shop.createWallet(100_000)]);
+      const orderIds: string[] = [];
+      for (let i = 0; i < 15; i += 1) {
+        const wallet = wallets[i % wallets.length]!;
+        const product = products[i % products.length]!;
+        const placed = await shop.placeOrder(wallet.customerId, [{ productId: product.id, quantity: 1 + (i % 2) }]);
+        expect(placed.status).toBe(202);
+        orderIds.push(placed.body.id);
+      }
+      await expectInvariants(shop, {
+        products: products.map((p) => ({ id: p.id, initialStock: p.stock })),
+        wallets: wallets.map((w) => ({ customerId: w.customerId, initialBalance: w.balanceCents })),
+        orderIds,
+      });
+    });
+
+    it('rejects an order for an unknown product with 422 and stores nothing', async () => {
+      const { shop } = running;
+      const wallet = await shop.createWallet(1_000);
+      const res = await shop.placeOrder(wallet.customerId, [{ productId: '00000000-0000-4000-8000-000000000000', quantity: 1 }]);
+      expect(res.status).toBe(422);
+      expect(res.body.error.code).toBe('CATALOG.UNKNOWN_PRODUCT');
+    });
+  });
+}

@@ -1,0 +1,40 @@
+import { randomBytes } from 'node:crypto';
+import knexFactory from 'knex';
+
+/** The server the integration tests use; CI and the dev machine have it on 5432. */
+export const TEST_POSTGRES_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+export interface TestDatabase {
+  url: string;
+  name: string;
+  drop(): Promise<void>;
+}
+
+function withDatabase(url: string, name: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${name}`;
+  return parsed.toString();
+}
+
+/** A fresh database per test file, so parallel runs never collide. */
+export async function createTestDatabase(prefix = 'mmk'): Promise<TestDatabase> {
+  const name = `${prefix}_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const admin = knexFactory({ client: 'pg', connection: TEST_POSTGRES_URL, pool: { min: 0, max: 1 } });
+  try {
+    await admin.raw(`create database "${name}"`);
+  } finally {
+    await admin.destroy();
+  }
+  return {
+    url: withDatabase(TEST_POSTGRES_URL, name),
+    name,
+    async drop() {
+      const dropper = knexFactory({ client: 'pg', connection: TEST_POSTGRES_URL, pool: { min: 0, max: 1 } });
+      try {
+        await dropper.raw(`drop database if exists "${name}" with (force)`);
+      } finally {
+        await dropper.destroy();
+      }
+    },
+  };
+}

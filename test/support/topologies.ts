@@ -1,0 +1,59 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createApp, jsonBinding, loadConfig, type App, type ApiBinding } from '../../src/kernel/index.js';
+import { SHOP_MODULES } from '../../src/app.js';
+import { createTestDatabase } from './postgres.js';
+import { ShopClient } from './shop-client.js';
+
+/** One way to run the shop; the same scenarios run against each. */
+export interface Topology {
+  name: string;
+  start(): Promise<RunningShop>;
+}
+
+export interface RunningShop {
+  app: App;
+  shop: ShopClient;
+  stop(): Promise<void>;
+}
+
+/** Test speed: retries in milliseconds instead of seconds. */
+const FAST_RETRY = { baseDelayMs: 10, maxDelayMs: 100 };
+
+async function boot(env: Record<string, string>, apiBindings: Record<string, ApiBinding>, cleanup: () => Promise<void>): Promise<RunningShop> {
+  const config = loadConfig({ PORT: '0', LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', ...env });
+  const app = await createApp({ modules: SHOP_MODULES, config, apiBindings, retry: FAST_RETRY });
+  const { url } = await app.start();
+  return {
+    app,
+    shop: new ShopClient(url),
+    async stop() {
+      await app.stop();
+      await cleanup();
+    },
+  };
+}
+
+export function pgliteTopology(apiBindings: Record<string, ApiBinding> = {}, name = 'PGlite + memory bus'): Topology {
+  return {
+    name,
+    async start() {
+      const dataDir = await mkdtemp(join(tmpdir(), 'mmk-pglite-'));
+      return boot({ DATA_DIR: dataDir }, apiBindings, () => rm(dataDir, { recursive: true, force: true }));
+    },
+  };
+}
+
+export function postgresTopology(apiBindings: Record<string, ApiBinding> = {}, name = 'PostgreSQL + memory bus'): Topology {
+  return {
+    name,
+    async start() {
+      const database = await createTestDatabase();
+      return boot({ DATABASE_URL: database.url }, apiBindings, () => database.drop());
+    },
+  };
+}
+
+/** Catalog's API behind a serializing, validating binding instead of a direct call. */
+export const JSON_BINDINGS: Record<string, ApiBinding> = { catalog: jsonBinding };
