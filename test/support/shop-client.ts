@@ -51,6 +51,12 @@ export class ShopClient {
     return res.body as { id: string; status: string; cancelReason?: string; totalCents: number; customerId: string; items: Array<{ productId: string; quantity: number }> };
   }
 
+  async ordersOf(customerId: string): Promise<string[]> {
+    const res = await this.request('GET', `/api/orders?customerId=${encodeURIComponent(customerId)}&limit=500`);
+    expect(res.status).toBe(200);
+    return (res.body as Array<{ id: string }>).map((o) => o.id);
+  }
+
   async getProduct(id: string) {
     const res = await this.request('GET', `/api/catalog/products/${id}`);
     expect(res.status).toBe(200);

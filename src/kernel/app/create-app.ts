@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import express, { type Express } from 'express';
 import type { Container } from 'inversify';
 import type { Logger } from 'pino';
-import type { Config } from '../config/config.js';
+import { ConfigError, type Config } from '../config/config.js';
 import type { Database } from '../db/module-db.js';
 import { migrateModule, type MigrationResult } from '../db/migrator.js';
 import type { EventTransport } from '../events/envelope.js';
@@ -63,6 +63,9 @@ export interface App {
  */
 export async function createApp(options: AppOptions): Promise<App> {
   const { config } = options;
+  if (config.eventBus === 'bullmq') {
+    throw new ConfigError('Invalid setting EVENT_BUS: "bullmq" is not available in this version yet; use "memory"');
+  }
   const logger = options.logger ?? createLogger(config.logLevel);
   const metrics = createMetrics();
   const database = options.database ?? (await openDatabase(config));
@@ -82,6 +85,8 @@ export async function createApp(options: AppOptions): Promise<App> {
       db: database.forModule(module.definition.name),
       transport,
       logger,
+      leaseMs: config.eventClaimLeaseMs,
+      resetClaimsOnStart: database.kind === 'pglite',
       ...options.relay,
       onPublished: (count) => metrics.eventsPublished.inc({ module: module.definition.name }, count),
     });

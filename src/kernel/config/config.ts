@@ -30,6 +30,7 @@ const schema = z.object({
   DATABASE_POOL_MAX: integer(1, 100).default(5),
   EVENT_RELAY: z.enum(['on', 'off'], { error: 'expected "on" or "off"' }).default('on'),
   EVENT_MAX_ATTEMPTS: integer(1, 100).default(5),
+  EVENT_CLAIM_LEASE_MS: integer(1_000, 3_600_000).default(10_000),
 });
 
 /** Settings of one process, read from the environment at start. */
@@ -45,6 +46,8 @@ export interface Config {
   /** `off` runs a process that serves HTTP and handles no outbox (events wait for another process). */
   eventRelay: 'on' | 'off';
   eventMaxAttempts: number;
+  /** How long a relay's claim on outbox rows lasts unless renewed; the wait before another process takes over after a crash. */
+  eventClaimLeaseMs: number;
 }
 
 /** Raised for a bad setting; its message is the one line printed at start-up. */
@@ -77,5 +80,6 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     databasePoolMax: s.DATABASE_POOL_MAX,
     eventRelay: s.EVENT_RELAY,
     eventMaxAttempts: s.EVENT_MAX_ATTEMPTS,
+    eventClaimLeaseMs: s.EVENT_CLAIM_LEASE_MS,
   };
 }

@@ -25,6 +25,17 @@ export const ERROR_KINDS = {
 
 export type ErrorKind = keyof typeof ERROR_KINDS;
 
+/**
+ * The kind whose status is `status`, for errors that arrive as an HTTP status
+ * (a remote module's answer, a library's http-error).
+ *
+ * @example
+ * kindOfStatus(404); // 'NOT_FOUND'
+ */
+export function kindOfStatus(status: number): ErrorKind | undefined {
+  return (Object.keys(ERROR_KINDS) as ErrorKind[]).find((kind) => ERROR_KINDS[kind] === status);
+}
+
 export interface AppErrorOptions {
   details?: unknown;
   cause?: unknown;
@@ -32,7 +43,7 @@ export interface AppErrorOptions {
 
 /** The JSON shape of every error the kit sends or receives. */
 export interface ErrorBody {
-  error: { code: string; message: string; kind?: ErrorKind; details?: unknown };
+  error: { code: string; message: string; details?: unknown };
 }
 
 /**
@@ -68,18 +79,18 @@ export class AppError extends Error {
 
   /** The body sent to clients. INTERNAL errors never carry their cause. */
   toBody(): ErrorBody {
-    const body: ErrorBody = { error: { code: this.code, message: this.message, kind: this.kind } };
+    const body: ErrorBody = { error: { code: this.code, message: this.message } };
     if (this.details !== undefined && this.kind !== 'INTERNAL') body.error.details = this.details;
     return body;
   }
 
-  /** Rebuilds an error received as JSON (from a remote module or a JSON binding). */
-  static fromBody(body: unknown, fallbackKind: ErrorKind = 'INTERNAL'): AppError {
+  /** Rebuilds an error received as JSON with its HTTP status (from a remote module or a JSON binding). */
+  static fromBody(body: unknown, status: number): AppError {
+    const kind = kindOfStatus(status) ?? (status >= 400 && status < 500 ? 'BAD_REQUEST' : 'INTERNAL');
     const error = (body as Partial<ErrorBody> | undefined)?.error;
     if (!error || typeof error.code !== 'string') {
-      return new AppError(fallbackKind, 'KERNEL.BAD_ERROR_BODY', 'malformed error body', { details: body });
+      return new AppError(kind, 'KERNEL.BAD_ERROR_BODY', `malformed error body with status ${status}`, { details: body });
     }
-    const kind = error.kind && error.kind in ERROR_KINDS ? error.kind : fallbackKind;
     return new AppError(kind, error.code, String(error.message ?? error.code), { details: error.details });
   }
 }

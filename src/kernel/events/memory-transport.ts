@@ -1,4 +1,5 @@
 import eventemitter2 from 'eventemitter2';
+import { AppError } from '../errors/app-error.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffDelay, type EventConsumer, type EventEnvelope, type EventTransport } from './envelope.js';
 
@@ -10,6 +11,10 @@ export interface RetryOptions {
   maxAttempts: number;
   baseDelayMs: number;
   maxDelayMs: number;
+}
+
+function isUnreadable(error: unknown): boolean {
+  return error instanceof AppError && error.code === 'KERNEL.EVENT_UNREADABLE';
 }
 
 export const DEFAULT_RETRY: RetryOptions = { maxAttempts: 5, baseDelayMs: 100, maxDelayMs: 5_000 };
@@ -47,7 +52,8 @@ export class MemoryTransport implements EventTransport {
         await consumer.handle(envelope);
         return;
       } catch (error) {
-        if (attempt >= maxAttempts) {
+        // A payload the handler cannot read will not become readable by retrying.
+        if (attempt >= maxAttempts || isUnreadable(error)) {
           // If storing the dead letter fails too, the error reaches the relay and the row is redelivered later.
           await consumer.deadLetter(envelope, error, attempt);
           return;

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { ModuleDb } from '../db/module-db.js';
 import type { EventTransport } from './envelope.js';
-import { claimEvents, markPublished } from './outbox-store.js';
+import { claimEvents, markPublished, releaseAllClaims, renewClaims } from './outbox-store.js';
 
 export interface OutboxRelayOptions {
   db: ModuleDb;
@@ -13,13 +13,18 @@ export interface OutboxRelayOptions {
   pollMs?: number;
   /** How long a claim holds before another relay may take the row over. */
   leaseMs?: number;
+  /**
+   * Drops every claim at start. Only for a database no other process can
+   * open (PGlite): there, a claim left at start was left by a dead process.
+   */
+  resetClaimsOnStart?: boolean;
   /** Called with the number of events handed over, for metrics. */
   onPublished?: (count: number) => void;
 }
 
 export const DEFAULT_RELAY_BATCH_SIZE = 200;
 export const DEFAULT_RELAY_POLL_MS = 250;
-export const DEFAULT_RELAY_LEASE_MS = 30_000;
+export const DEFAULT_RELAY_LEASE_MS = 10_000;
 const MAX_ERROR_BACKOFF_MS = 5_000;
 
 /**
@@ -43,6 +48,7 @@ export class OutboxRelay {
       batchSize: DEFAULT_RELAY_BATCH_SIZE,
       pollMs: DEFAULT_RELAY_POLL_MS,
       leaseMs: DEFAULT_RELAY_LEASE_MS,
+      resetClaimsOnStart: false,
       ...options,
     };
   }
@@ -71,14 +77,24 @@ export class OutboxRelay {
     const { db, transport, batchSize, leaseMs } = this.#options;
     const claimed = await claimEvents(db, batchSize, leaseMs);
     if (claimed.length === 0) return 0;
-    await transport.publish(claimed.map((c) => c.envelope));
-    await markPublished(db, claimed.map((c) => c.seq));
+    const seqs = claimed.map((c) => c.seq);
+    // A slow hand-over (handlers retrying) keeps its claim alive; a dead process stops renewing it.
+    const heartbeat = setInterval(() => {
+      renewClaims(db, seqs, leaseMs).catch((error: unknown) => this.#options.logger.warn({ err: error }, 'renewing outbox claims failed'));
+    }, leaseMs / 3);
+    try {
+      await transport.publish(claimed.map((c) => c.envelope));
+    } finally {
+      clearInterval(heartbeat);
+    }
+    await markPublished(db, seqs);
     this.#options.onPublished?.(claimed.length);
     return claimed.length;
   }
 
   async #run(): Promise<void> {
     let failures = 0;
+    if (this.#options.resetClaimsOnStart) await releaseAllClaims(this.#options.db).catch(() => undefined);
     while (this.#running) {
       this.#nudged = false;
       let published = 0;

@@ -55,6 +55,18 @@ export async function markPublished(db: ModuleDb, seqs: ReadonlyArray<string | n
   await db.read((k) => k('outbox').whereIn('seq', seqs).update({ published_at: k.fn.now(), claimed_until: null }));
 }
 
+/** Extends the claim on rows still being handed over. */
+export async function renewClaims(db: ModuleDb, seqs: ReadonlyArray<string | number>, leaseMs: number): Promise<void> {
+  await db.read((k) =>
+    k('outbox').whereIn('seq', seqs).whereNull('published_at').update({ claimed_until: k.raw('now() + make_interval(secs => ?)', [leaseMs / 1000]) }),
+  );
+}
+
+/** Drops every claim; see OutboxRelayOptions.resetClaimsOnStart. */
+export async function releaseAllClaims(db: ModuleDb): Promise<void> {
+  await db.read((k) => k('outbox').whereNull('published_at').whereNotNull('claimed_until').update({ claimed_until: null }));
+}
+
 /** Unpublished events and the age of the oldest, for health, metrics and the CLI. */
 export async function outboxBacklog(db: ModuleDb): Promise<{ pending: number; oldestAgeMs: number }> {
   const row = await db.read((k) =>

@@ -30,8 +30,7 @@ export function createMetrics(): Metrics {
     const start = process.hrtime.bigint();
     res.once('finish', () => {
       // The route pattern, not the URL, keeps label cardinality bounded.
-      const routePath = (req.route as { path?: string } | undefined)?.path;
-      const route = routePath ? `${req.baseUrl}${routePath}` : 'unmatched';
+      const route = typeof res.locals.route === 'string' ? res.locals.route : req.path === '/health' || req.path === '/metrics' ? req.path : 'unmatched';
       duration.observe({ method: req.method, route, status: String(res.statusCode) }, Number(process.hrtime.bigint() - start) / 1e9);
     });
     next();

@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
-import { AppError } from '../errors/app-error.js';
+import { AppError, kindOfStatus } from '../errors/app-error.js';
 
 /** body-parser errors carry a `type`; these become client errors, not 500s. */
 function fromBodyParser(error: { type?: string; message?: string }): AppError | undefined {
@@ -21,6 +21,34 @@ function fromBodyParser(error: { type?: string; message?: string }): AppError | 
   }
 }
 
+interface HttpLikeError {
+  status?: unknown;
+  statusCode?: unknown;
+  expose?: unknown;
+  code?: unknown;
+  message?: unknown;
+}
+
+/**
+ * Errors of Express, its router and body parser that carry a 4xx `status`
+ * (http-errors style) are the client's fault: a path that is not valid
+ * percent-encoding, a body that does not decompress. Never a 500.
+ */
+function fromClientStatus(error: unknown): AppError | undefined {
+  if (error === null || typeof error !== 'object' || error instanceof AppError) return undefined;
+  const { status = (error as HttpLikeError).statusCode, expose, code, message } = error as HttpLikeError;
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 400 || status > 499) return undefined;
+  if (error instanceof URIError) {
+    return new AppError('BAD_REQUEST', 'HTTP.MALFORMED_URL', 'request path is not valid percent-encoding');
+  }
+  if (typeof code === 'string' && code.startsWith('Z_')) {
+    return new AppError('BAD_REQUEST', 'HTTP.BAD_BODY', 'request body could not be decompressed');
+  }
+  const kind = kindOfStatus(status) ?? 'BAD_REQUEST';
+  const text = expose === true && typeof message === 'string' && message ? message : 'request rejected';
+  return new AppError(kind, `HTTP.${kind}`, text);
+}
+
 /**
  * The one place errors become responses: AppErrors by their kind, anything
  * unknown as 500 `KERNEL.INTERNAL` with the cause logged and never sent.
@@ -31,7 +59,7 @@ function fromBodyParser(error: { type?: string; message?: string }): AppError | 
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return function errorHandlerMiddleware(error: unknown, req, res, next) {
     if (res.headersSent) return next(error);
-    const appError = fromBodyParser(error as { type?: string }) ?? AppError.from(error);
+    const appError = fromBodyParser((error ?? {}) as { type?: string }) ?? fromClientStatus(error) ?? AppError.from(error);
     if (appError.kind === 'INTERNAL') {
       logger.error({ err: appError.cause ?? appError, method: req.method, url: req.originalUrl }, 'request failed');
     } else if (appError.status >= 500) {

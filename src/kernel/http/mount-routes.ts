@@ -5,17 +5,49 @@ import type { RouteDefinition } from './route.js';
 
 export const DEFAULT_BODY_LIMIT = '100kb';
 
+function invalid(where: string, details: Array<{ path: string; message: string }>): AppError {
+  return new AppError('BAD_REQUEST', 'HTTP.INVALID_INPUT', `invalid request ${where}`, { details });
+}
+
+/**
+ * The path of the first string (value or key) holding U+0000, which no
+ * PostgreSQL text column can store: such input is a 400, not a database 500.
+ * Iterative, so no nesting depth can overflow the stack.
+ */
+function findNulCharacter(value: unknown): string[] | undefined {
+  const stack: Array<{ value: unknown; path: string[] }> = [{ value, path: [] }];
+  while (stack.length > 0) {
+    const { value: current, path } = stack.pop()!;
+    if (typeof current === 'string') {
+      if (current.includes('\u0000')) return path;
+    } else if (current !== null && typeof current === 'object') {
+      for (const [key, child] of Object.entries(current)) {
+        if (key.includes('\u0000')) return [...path, key];
+        stack.push({ value: child, path: [...path, key] });
+      }
+    }
+  }
+  return undefined;
+}
+
 function validate(schema: z.ZodType | undefined, value: unknown, where: string): unknown {
   if (!schema) return value;
   const result = schema.safeParse(value);
-  if (result.success) return result.data;
-  throw new AppError('BAD_REQUEST', 'HTTP.INVALID_INPUT', `invalid request ${where}`, {
-    details: result.error.issues.map((issue) => ({ path: [where, ...issue.path.map(String)].join('.'), message: issue.message })),
-  });
+  if (!result.success) {
+    throw invalid(
+      where,
+      result.error.issues.map((issue) => ({ path: [where, ...issue.path.map(String)].join('.'), message: issue.message })),
+    );
+  }
+  const nulAt = findNulCharacter(result.data);
+  if (nulAt) throw invalid(where, [{ path: [where, ...nulAt].join('.'), message: 'must not contain the NUL character (U+0000)' }]);
+  return result.data;
 }
 
 function requireJson(req: Request): void {
-  if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) {
+  const length = req.headers['content-length'];
+  // A POST without a body still carries `content-length: 0` from most clients.
+  if (req.headers['transfer-encoding'] === undefined && (length === undefined || Number(length) === 0)) {
     throw new AppError('BAD_REQUEST', 'HTTP.MISSING_BODY', 'request body is required');
   }
   if (!req.is('application/json')) {
@@ -25,6 +57,8 @@ function requireJson(req: Request): void {
 
 function toHandler(definition: RouteDefinition): RequestHandler {
   return async function routeHandler(req, res) {
+    // Kept for the metrics label: the router resets req.baseUrl once an error leaves it.
+    res.locals.route = `${req.baseUrl}${definition.path}`;
     if (definition.body) requireJson(req);
     const params = validate(definition.params, req.params, 'params');
     const query = validate(definition.query, req.query, 'query');

@@ -36,15 +36,16 @@ function parseOrThrow(contract: ApiContract, name: string, side: 'input' | 'outp
  * container.bind(catalogApi.token).toConstantValue(localBinding(catalogApi, implementation));
  */
 export const localBinding: ApiBinding = (contract, implementation) =>
-  bindEach(contract, (name, input) => {
+  bindEach(contract, async (name, input) => {
     const operation = (implementation as Record<string, (i: unknown) => Promise<unknown>>)[name]!;
     return operation(parseOrThrow(contract, name, 'input', input));
   });
 
 /**
- * A binding that behaves like a remote call without the network: input and
- * output cross as JSON text and are validated on both sides; errors cross as
- * the JSON error body. It proves a module works behind a serializing client.
+ * A binding that behaves like a remote call without the network: the input
+ * crosses as JSON and is validated where the implementation runs, the output
+ * crosses as JSON and is validated where the caller is; errors cross as the
+ * JSON error body with their status. It proves a module works behind a serializing client.
  *
  * @example
  * createApp({ modules, apiBindings: { catalog: jsonBinding } });
@@ -55,9 +56,10 @@ export const jsonBinding: ApiBinding = (contract, implementation) =>
     let responseText: string;
     try {
       const received = parseOrThrow(contract, name, 'input', JSON.parse(JSON.stringify(input ?? null)));
-      responseText = JSON.stringify(parseOrThrow(contract, name, 'output', await operation(received)) ?? null);
+      responseText = JSON.stringify((await operation(received)) ?? null);
     } catch (error) {
-      throw AppError.fromBody(JSON.parse(JSON.stringify(AppError.from(error).toBody())));
+      const appError = AppError.from(error);
+      throw AppError.fromBody(JSON.parse(JSON.stringify(appError.toBody())), appError.status);
     }
     return parseOrThrow(contract, name, 'output', JSON.parse(responseText));
   });

@@ -36,6 +36,13 @@ export async function findOrder(k: Knex, id: string): Promise<Order | undefined>
   };
 }
 
+/** A customer's orders, newest first. */
+export async function findOrdersOfCustomer(k: Knex, customerId: string, limit: number): Promise<Order[]> {
+  const ids: string[] = await k('orders').where({ customer_id: customerId }).orderBy('created_at', 'desc').orderBy('id').limit(limit).pluck('id');
+  const orders = await Promise.all(ids.map((id) => findOrder(k, id)));
+  return orders.filter((o): o is Order => o !== undefined);
+}
+
 /** Moves a pending order on; false when it was not pending (already settled). */
 export async function settle(trx: Knex, id: string, status: 'confirmed' | 'cancelled', cancelReason?: string): Promise<boolean> {
   const updated = await trx('orders')

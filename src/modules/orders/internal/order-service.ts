@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { EventPublisher, ModuleDb } from '../../../kernel/index.js';
 import type { CatalogApi } from '../../catalog/index.js';
 import { OrderPlaced, type Order } from '../orders.contract.js';
-import { findOrder, insertOrder } from './order-repository.js';
+import { findOrder, findOrdersOfCustomer, insertOrder } from './order-repository.js';
 
 export interface PlaceOrderInput {
   customerId: string;
@@ -12,6 +12,7 @@ export interface PlaceOrderInput {
 export interface OrderService {
   placeOrder(input: PlaceOrderInput): Promise<Order>;
   getOrder(id: string): Promise<Order | undefined>;
+  listOrders(customerId: string, limit: number): Promise<Order[]>;
 }
 
 /** Lines of the same product are added up, so an order holds each product once. */
@@ -39,5 +40,6 @@ export function createOrderService(db: ModuleDb, events: EventPublisher, catalog
       return order;
     },
     getOrder: (id) => db.read((k) => findOrder(k, id)),
+    listOrders: (customerId, limit) => db.read((k) => findOrdersOfCustomer(k, customerId, limit)),
   };
 }

@@ -6,6 +6,7 @@ import type { OrderService } from './order-service.js';
 const CustomerId = z.string().trim().min(1).max(64).regex(/^[\w.:-]+$/, 'letters, digits and _ . : - only');
 const NewOrder = z.strictObject({ customerId: CustomerId, items: z.array(OrderLine).min(1).max(100) });
 const ById = z.strictObject({ id: z.uuid() });
+const ListQuery = z.strictObject({ customerId: CustomerId, limit: z.coerce.number().int().min(1).max(500).default(100) });
 
 export function ordersRoutes(service: OrderService) {
   return [
@@ -14,6 +15,12 @@ export function ordersRoutes(service: OrderService) {
       path: '/',
       body: NewOrder,
       handler: async ({ body }) => ({ status: 202, body: await service.placeOrder(body) }),
+    }),
+    route({
+      method: 'get',
+      path: '/',
+      query: ListQuery,
+      handler: async ({ query }) => ({ status: 200, body: await service.listOrders(query.customerId, query.limit) }),
     }),
     route({
       method: 'get',

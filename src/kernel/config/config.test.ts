@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.js';
+
+describe('loadConfig', () => {
+  it('gives the documented defaults for an empty environment', () => {
+    expect(loadConfig({})).toMatchObject({
+      port: 3000,
+      databaseUrl: undefined,
+      dataDir: '.data',
+      eventBus: 'memory',
+      redisUrl: 'redis://127.0.0.1:6379',
+      logLevel: 'info',
+      eventRelay: 'on',
+    });
+  });
+
+  it('reads every setting', () => {
+    const config = loadConfig({ PORT: '8080', DATABASE_URL: 'postgres://u@h:5432/db', EVENT_BUS: 'bullmq', LOG_LEVEL: 'debug', EVENT_MAX_ATTEMPTS: '3' });
+    expect(config).toMatchObject({ port: 8080, databaseUrl: 'postgres://u@h:5432/db', eventBus: 'bullmq', logLevel: 'debug', eventMaxAttempts: 3 });
+  });
+
+  it('treats an empty value as unset', () => {
+    expect(loadConfig({ PORT: '', DATABASE_URL: '' })).toMatchObject({ port: 3000, databaseUrl: undefined });
+  });
+
+  it.each([
+    [{ PORT: 'abc' }, /^Invalid setting PORT: expected an integer between 0 and 65535 \(got "abc"\)$/],
+    [{ PORT: '70000' }, /^Invalid setting PORT: /],
+    [{ DATABASE_URL: 'mysql://x' }, /^Invalid setting DATABASE_URL: expected a URL starting with postgres:\/\//],
+    [{ DATABASE_URL: 'not a url' }, /^Invalid setting DATABASE_URL: /],
+    [{ EVENT_BUS: 'kafka' }, /^Invalid setting EVENT_BUS: expected "memory" or "bullmq" \(got "kafka"\)$/],
+    [{ REDIS_URL: 'http://x' }, /^Invalid setting REDIS_URL: /],
+    [{ LOG_LEVEL: 'loud' }, /^Invalid setting LOG_LEVEL: expected one of fatal, error/],
+    [{ EVENT_RELAY: 'maybe' }, /^Invalid setting EVENT_RELAY: /],
+  ])('rejects %o with one line naming the setting', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    try {
+      loadConfig(env);
+    } catch (error) {
+      expect((error as Error).message).toMatch(message);
+      expect((error as Error).message).not.toContain('\n');
+    }
+  });
+});
