@@ -16,6 +16,7 @@ import { createMetrics, type Metrics } from '../health/metrics.js';
 import { errorHandler, notFoundHandler } from '../http/error-handler.js';
 import { mountRoutes } from '../http/mount-routes.js';
 import { requestId } from '../http/request-id.js';
+import { requestLogger } from '../http/request-logger.js';
 import { createLogger } from '../logging/logger.js';
 import type { ApiBinding } from '../module/api-binding.js';
 import type { ModuleDefinition } from '../module/define-module.js';
@@ -68,7 +69,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   }
   const logger = options.logger ?? createLogger(config.logLevel);
   const metrics = createMetrics();
-  const database = options.database ?? (await openDatabase(config));
+  const database = options.database ?? (await openDatabase(config, logger));
   const retry: RetryOptions = { ...DEFAULT_RETRY, maxAttempts: config.eventMaxAttempts, ...options.retry };
   const transport: EventTransport = new MemoryTransport(retry);
   const { container, modules } = wireModules({
@@ -157,6 +158,7 @@ function buildHttp({ modules, database, transport, logger, metrics }: HttpParts)
   http.set('etag', false);
   http.use(requestId());
   http.use(metrics.httpMiddleware);
+  http.use(requestLogger(logger));
   http.get('/health', async (_req, res) => {
     const report = await checkHealth(
       { database: () => database.ping(), eventBus: () => transport.ping() },

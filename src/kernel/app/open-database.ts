@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { Database } from '../db/module-db.js';
 import { createPgliteDatabase } from '../db/pglite-database.js';
@@ -10,7 +11,7 @@ import { createPostgresDatabase } from '../db/postgres-database.js';
  * @example
  * const db = await openDatabase(loadConfig(process.env));
  */
-export async function openDatabase(config: Config): Promise<Database> {
-  if (config.databaseUrl) return createPostgresDatabase({ url: config.databaseUrl, poolMax: config.databasePoolMax });
+export async function openDatabase(config: Config, logger?: Logger): Promise<Database> {
+  if (config.databaseUrl) return createPostgresDatabase({ url: config.databaseUrl, poolMax: config.databasePoolMax, logger });
   return createPgliteDatabase({ dataDir: join(config.dataDir, 'pglite') });
 }

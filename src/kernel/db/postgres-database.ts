@@ -1,4 +1,5 @@
 import knexFactory, { type Knex } from 'knex';
+import type { Logger } from 'pino';
 import { assertIdentifier, type Database, type ModuleDb } from './module-db.js';
 import { runInDbScope } from './db-scope.js';
 
@@ -6,6 +7,18 @@ export interface PostgresDatabaseOptions {
   url: string;
   /** Connections per module pool. */
   poolMax: number;
+  /** Where knex's own warnings go (a dropped connection, say) instead of the console. */
+  logger?: Logger;
+}
+
+function knexLog(logger: Logger | undefined): Knex.Config['log'] {
+  if (!logger) return undefined;
+  return {
+    warn: (message: unknown) => logger.warn({ knex: message }, 'database warning'),
+    error: (message: unknown) => logger.error({ knex: message }, 'database error'),
+    deprecate: (message: unknown) => logger.warn({ knex: message }, 'database deprecation'),
+    debug: (message: unknown) => logger.debug({ knex: message }, 'database debug'),
+  };
 }
 
 /**
@@ -17,7 +30,8 @@ export interface PostgresDatabaseOptions {
  */
 export function createPostgresDatabase(options: PostgresDatabaseOptions): Database {
   const pools = new Map<string, Knex>();
-  const admin = knexFactory({ client: 'pg', connection: options.url, pool: { min: 0, max: 2 } });
+  const log = knexLog(options.logger);
+  const admin = knexFactory({ client: 'pg', connection: options.url, pool: { min: 0, max: 2 }, log });
 
   function poolFor(schema: string): Knex {
     let pool = pools.get(schema);
@@ -25,6 +39,7 @@ export function createPostgresDatabase(options: PostgresDatabaseOptions): Databa
       pool = knexFactory({
         client: 'pg',
         connection: { connectionString: options.url, application_name: `mmk:${schema}` },
+        log,
         pool: {
           min: 0,
           max: options.poolMax,

@@ -1,0 +1,62 @@
+import knexFactory from 'knex';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { postgresTopology, type RunningShop } from './support/topologies.js';
+import { TEST_POSTGRES_URL } from './support/postgres.js';
+
+describe('/health and /metrics', () => {
+  let running: RunningShop;
+  const admin = knexFactory({ client: 'pg', connection: TEST_POSTGRES_URL, pool: { min: 0, max: 1 } });
+  beforeAll(async () => {
+    running = await postgresTopology().start();
+  });
+  afterAll(async () => {
+    await running?.stop();
+    await admin.destroy();
+  });
+
+  it('is 200 with every module and service up', async () => {
+    const res = await running.shop.request('GET', '/health');
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      status: 'up',
+      services: { database: 'up', eventBus: 'up' },
+      modules: Object.fromEntries(
+        ['catalog', 'orders', 'payments', 'shipping'].map((m) => [m, { status: 'up', location: 'local', checks: { database: 'up' } }]),
+      ),
+    });
+  });
+
+  it('is 503 naming what is down while the database refuses connections, and 200 again after', async () => {
+    const name = (await running.app.database.forModule('catalog').read((k) => k.raw('select current_database() as name'))).rows[0].name as string;
+    await admin.raw(`alter database "${name}" allow_connections false`);
+    await admin.raw('select pg_terminate_backend(pid) from pg_stat_activity where datname = ? and pid <> pg_backend_pid()', [name]);
+    try {
+      const res = await running.shop.request('GET', '/health');
+      expect(res.status).toBe(503);
+      expect(res.body.status).toBe('down');
+      expect(res.body.services.database).toBe('down');
+      expect(res.body.modules.catalog).toMatchObject({ status: 'down', checks: { database: 'down' } });
+    } finally {
+      await admin.raw(`alter database "${name}" allow_connections true`);
+    }
+    await expect.poll(async () => (await running.shop.request('GET', '/health')).status, { timeout: 10_000 }).toBe(200);
+  });
+
+  it('serves Prometheus text with request, event and outbox figures', async () => {
+    const { shop } = running;
+    const product = await shop.createProduct(1, 10);
+    const wallet = await shop.createWallet(100);
+    const placed = await shop.placeOrder(wallet.customerId, [{ productId: product.id, quantity: 1 }]);
+    await shop.waitSettled([placed.body.id]);
+    await shop.request('POST', '/api/catalog/products', { sku: '' });
+    const res = await shop.request('GET', '/metrics');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+    const text = res.body as string;
+    expect(text).toMatch(/http_request_duration_seconds_count\{method="POST",route="\/api\/orders\/",status="202"\} [1-9]/);
+    expect(text).toMatch(/http_request_duration_seconds_count\{method="POST",route="\/api\/catalog\/products",status="400"\} [1-9]/);
+    expect(text).toMatch(/events_handled_total\{handler="shipping.create-shipment",outcome="handled"\} [1-9]/);
+    expect(text).toMatch(/events_published_total\{module="orders"\} [1-9]/);
+    expect(text).toMatch(/outbox_pending_events\{module="catalog"\} \d+/);
+  });
+});

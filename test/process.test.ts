@@ -1,0 +1,67 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startChildApp } from './support/child-app.js';
+import { createTestDatabase, type TestDatabase } from './support/postgres.js';
+import { ShopClient } from './support/shop-client.js';
+
+const run = promisify(execFile);
+const ROOT = new URL('..', import.meta.url).pathname;
+
+async function runNode(script: string, env: Record<string, string>) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', script], { cwd: ROOT, env: { ...process.env, ...env }, timeout: 60_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('the process', () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase('mmk_proc');
+  });
+  afterAll(async () => {
+    await database?.drop();
+  });
+
+  it.each([
+    [{ PORT: 'abc' }, 'Invalid setting PORT: expected an integer between 0 and 65535 (got "abc")'],
+    [{ DATABASE_URL: 'mysql://localhost/x' }, 'Invalid setting DATABASE_URL: expected a URL starting with postgres:// or postgresql:// (got "mysql://localhost/x")'],
+    [{ EVENT_BUS: 'kafka' }, 'Invalid setting EVENT_BUS: expected "memory" or "bullmq" (got "kafka")'],
+  ])('stops at start on a bad setting %o with one line naming it', async (env, line) => {
+    const result = await runNode('src/main.ts', env);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n').filter((l) => !l.startsWith('npm warn'))).toEqual([line]);
+  });
+
+  it('npm run migrate applies each module\'s migrations once and reports per module', async () => {
+    const first = await runNode('src/cli/migrate.ts', { DATABASE_URL: database.url });
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/^catalog: applied 00000000000000_kernel-event-tables, 20261122000100_create-products$/m);
+    expect(first.stdout).toMatch(/^shipping: applied /m);
+    const second = await runNode('src/cli/migrate.ts', { DATABASE_URL: database.url });
+    expect(second.code).toBe(0);
+    expect(second.stdout.trim().split('\n')).toEqual(['catalog: up to date', 'orders: up to date', 'payments: up to date', 'shipping: up to date']);
+  });
+
+  it('on SIGTERM finishes the requests in flight, drains and exits 0', async () => {
+    const child = await startChildApp({ DATABASE_URL: database.url });
+    const shop = new ShopClient(child.url);
+    const product = await shop.createProduct(50, 100);
+    const wallet = await shop.createWallet(100_000);
+    // Settled at once, so requests cut before the server read them are not unhandled rejections.
+    const inFlight = Promise.allSettled(Array.from({ length: 20 }, () => shop.placeOrder(wallet.customerId, [{ productId: product.id, quantity: 1 }])));
+    await new Promise((r) => setTimeout(r, 30));
+    const code = await child.kill('SIGTERM');
+    const results = await inFlight;
+    expect(code).toBe(0);
+    // Requests the server was working on got their answer; none got a 5xx.
+    const answered = results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<{ status: number }>).value.status);
+    expect(answered.length).toBeGreaterThan(0);
+    expect(answered.every((s) => s === 202)).toBe(true);
+    expect(child.lines.some((l) => l.includes('"msg":"stopped"'))).toBe(true);
+  });
+});
