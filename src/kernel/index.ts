@@ -6,6 +6,8 @@ export { AppError, ERROR_KINDS, type ErrorKind, type ErrorBody } from './errors/
 export { loadConfig, ConfigError, type Config } from './config/config.js';
 export { createLogger, runWithContext, currentCorrelationId, type Logger } from './logging/logger.js';
 export type { Database, ModuleDb } from './db/module-db.js';
+/** The query builder type of the scoped handles (modules never import knex itself). */
+export type { Knex } from 'knex';
 export { migrateModule, type MigrationResult } from './db/migrator.js';
 export { openDatabase } from './app/open-database.js';
 export {

@@ -1,4 +1,4 @@
-import type { Knex } from 'knex';
+import type { Knex } from '../../../kernel/index.js';
 import type { Order } from '../orders.contract.js';
 
 interface OrderRow {
