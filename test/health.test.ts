@@ -48,6 +48,7 @@ describe('/health and /metrics', () => {
     const wallet = await shop.createWallet(100);
     const placed = await shop.placeOrder(wallet.customerId, [{ productId: product.id, quantity: 1 }]);
     await shop.waitSettled([placed.body.id]);
+    await expect.poll(async () => (await shop.shipmentsOf(placed.body.id)).length).toBe(1);
     await shop.request('POST', '/api/catalog/products', { sku: '' });
     const res = await shop.request('GET', '/metrics');
     expect(res.status).toBe(200);

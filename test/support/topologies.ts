@@ -45,12 +45,12 @@ export function pgliteTopology(apiBindings: Record<string, ApiBinding> = {}, nam
   };
 }
 
-export function postgresTopology(apiBindings: Record<string, ApiBinding> = {}, name = 'PostgreSQL + memory bus'): Topology {
+export function postgresTopology(apiBindings: Record<string, ApiBinding> = {}, name = 'PostgreSQL + memory bus', env: Record<string, string> = {}): Topology {
   return {
     name,
     async start() {
       const database = await createTestDatabase();
-      return boot({ DATABASE_URL: database.url }, apiBindings, () => database.drop());
+      return boot({ ...env, DATABASE_URL: database.url }, apiBindings, () => database.drop());
     },
   };
 }

@@ -12,6 +12,6 @@ import { createPostgresDatabase } from '../db/postgres-database.js';
  * const db = await openDatabase(loadConfig(process.env));
  */
 export async function openDatabase(config: Config, logger?: Logger): Promise<Database> {
-  if (config.databaseUrl) return createPostgresDatabase({ url: config.databaseUrl, poolMax: config.databasePoolMax, logger });
+  if (config.databaseUrl) return createPostgresDatabase({ url: config.databaseUrl, poolMax: config.databasePoolMax, moduleRoles: config.databaseModuleRoles, logger });
   return createPgliteDatabase({ dataDir: join(config.dataDir, 'pglite') });
 }

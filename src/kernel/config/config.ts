@@ -31,6 +31,7 @@ const schema = z.object({
   EVENT_RELAY: z.enum(['on', 'off'], { error: 'expected "on" or "off"' }).default('on'),
   EVENT_MAX_ATTEMPTS: integer(1, 100).default(5),
   EVENT_CLAIM_LEASE_MS: integer(1_000, 3_600_000).default(10_000),
+  DATABASE_MODULE_ROLES: z.enum(['on', 'off'], { error: 'expected "on" or "off"' }).default('on'),
 });
 
 /** Settings of one process, read from the environment at start. */
@@ -48,6 +49,8 @@ export interface Config {
   eventMaxAttempts: number;
   /** How long a relay's claim on outbox rows lasts unless renewed; the wait before another process takes over after a crash. */
   eventClaimLeaseMs: number;
+  /** On PostgreSQL, run each module's queries as its own role with rights on its schema only. */
+  databaseModuleRoles: boolean;
 }
 
 /** Raised for a bad setting; its message is the one line printed at start-up. */
@@ -81,5 +84,6 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     eventRelay: s.EVENT_RELAY,
     eventMaxAttempts: s.EVENT_MAX_ATTEMPTS,
     eventClaimLeaseMs: s.EVENT_CLAIM_LEASE_MS,
+    databaseModuleRoles: s.DATABASE_MODULE_ROLES === 'on',
   };
 }

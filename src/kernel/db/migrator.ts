@@ -3,6 +3,7 @@ import { basename, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Database } from './module-db.js';
 import { KERNEL_MIGRATIONS, type Migration } from './kernel-tables.js';
+import { grantModuleRole } from './module-roles.js';
 
 /** What one module's migration run did. Failures are reported, not thrown. */
 export interface MigrationResult {
@@ -29,6 +30,7 @@ export async function loadMigrations(dir: string): Promise<Migration[]> {
  * Brings one module's schema up to date: the kernel tables, then the module's
  * own migrations, all in one transaction with the bookkeeping table
  * `<schema>.schema_migrations`. An advisory lock lets several processes start at once.
+ * On PostgreSQL with module roles, the module's role gets rights on this schema only.
  *
  * @example
  * const result = await migrateModule(db, 'catalog', 'migrations/catalog');
@@ -39,7 +41,7 @@ export async function migrateModule(db: Database, schema: string, dir: string): 
   try {
     const migrations = [...KERNEL_MIGRATIONS, ...(await loadMigrations(dir))];
     await db.ensureSchema(schema);
-    await db.forModule(schema).transaction(async (trx) => {
+    await db.forOwner(schema).transaction(async (trx) => {
       await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`mmk-migrate:${schema}`]);
       await trx.raw('create table if not exists schema_migrations (name text primary key, applied_at timestamptz not null default now())');
       const done = new Set((await trx('schema_migrations').pluck('name')) as string[]);
@@ -49,6 +51,7 @@ export async function migrateModule(db: Database, schema: string, dir: string): 
         await trx('schema_migrations').insert({ name: migration.name });
         applied.push(migration.name);
       }
+      if (db.ownership === 'roles') await grantModuleRole(trx, schema);
     });
     return { schema, applied };
   } catch (error) {

@@ -22,6 +22,16 @@ export interface Database {
   readonly kind: 'pglite' | 'postgres';
   /** The scoped handle of one module; the schema must be a plain identifier. */
   forModule(schema: string): ModuleDb;
+  /**
+   * The schema owner's handle, for migrations only: same schema, but as the
+   * connecting user rather than the module's role.
+   */
+  forOwner(schema: string): ModuleDb;
+  /**
+   * How ownership is enforced: `roles` (each module's queries run as its own
+   * PostgreSQL role) or `search-path` (PGlite, or roles switched off).
+   */
+  readonly ownership: 'roles' | 'search-path';
   /** Creates the module's schema if missing (idempotent). */
   ensureSchema(schema: string): Promise<void>;
   /** Resolves when the database answers `select 1`. */

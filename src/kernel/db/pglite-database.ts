@@ -26,8 +26,11 @@ export async function createPgliteDatabase(options: PgliteDatabaseOptions): Prom
   const knex = knexFactory({ client: ClientPgLite as never, dialect: 'postgres', connection: () => ({ pglite }) as object });
   const queue = new SerialQueue();
 
-  return {
+  const database: Database = {
     kind: 'pglite',
+    // One embedded user: PGlite keeps modules apart by search path only (docs/adr/0004).
+    ownership: 'search-path',
+    forOwner: (schema) => database.forModule(schema),
     forModule(schema: string): ModuleDb {
       const path = `set search_path to "${assertIdentifier(schema)}"`;
       return {
@@ -60,4 +63,5 @@ export async function createPgliteDatabase(options: PgliteDatabaseOptions): Prom
       await queue.run(() => knex.destroy());
     },
   };
+  return database;
 }

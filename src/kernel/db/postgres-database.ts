@@ -2,11 +2,14 @@ import knexFactory, { type Knex } from 'knex';
 import type { Logger } from 'pino';
 import { assertIdentifier, type Database, type ModuleDb } from './module-db.js';
 import { runInDbScope } from './db-scope.js';
+import { moduleRoleName } from './module-roles.js';
 
 export interface PostgresDatabaseOptions {
   url: string;
   /** Connections per module pool. */
   poolMax: number;
+  /** Run each module's queries as its own role (see module-roles.ts); on by default. */
+  moduleRoles?: boolean;
   /** Where knex's own warnings go (a dropped connection, say) instead of the console. */
   logger?: Logger;
 }
@@ -33,9 +36,12 @@ export function createPostgresDatabase(options: PostgresDatabaseOptions): Databa
   const log = knexLog(options.logger);
   const admin = knexFactory({ client: 'pg', connection: options.url, pool: { min: 0, max: 2 }, log });
 
+  const moduleRoles = options.moduleRoles ?? true;
+
   function poolFor(schema: string): Knex {
     let pool = pools.get(schema);
     if (!pool) {
+      const pin = moduleRoles ? `set role "${moduleRoleName(schema)}"; set search_path to "${schema}"` : `set search_path to "${schema}"`;
       pool = knexFactory({
         client: 'pg',
         connection: { connectionString: options.url, application_name: `mmk:${schema}` },
@@ -44,7 +50,7 @@ export function createPostgresDatabase(options: PostgresDatabaseOptions): Databa
           min: 0,
           max: options.poolMax,
           afterCreate: (conn: { query: (sql: string, cb: (err?: Error) => void) => void }, done: (err: Error | undefined, c: unknown) => void) => {
-            conn.query(`set search_path to "${schema}"`, (err) => done(err, conn));
+            conn.query(pin, (err) => done(err, conn));
           },
         },
       });
@@ -63,6 +69,24 @@ export function createPostgresDatabase(options: PostgresDatabaseOptions): Databa
         transaction: (fn) => runInDbScope(schema, () => pool.transaction(fn)),
       };
     },
+    forOwner(schema: string): ModuleDb {
+      const path = `set local search_path to "${assertIdentifier(schema)}"`;
+      return {
+        schema,
+        read: (fn) => runInDbScope(schema, () => admin.transaction(async (trx) => {
+          await trx.raw(path);
+          return fn(trx);
+        })),
+        transaction: (fn) =>
+          runInDbScope(schema, () =>
+            admin.transaction(async (trx) => {
+              await trx.raw(path);
+              return fn(trx);
+            }),
+          ),
+      };
+    },
+    ownership: moduleRoles ? 'roles' : 'search-path',
     async ensureSchema(schema) {
       await admin.raw(`create schema if not exists "${assertIdentifier(schema)}"`);
     },

@@ -1,4 +1,5 @@
 import { defineModule } from '../../kernel/index.js';
+import manifest from './module.json' with { type: 'json' };
 import { catalogApi, StockReservationFailed, StockReserved } from './catalog.contract.js';
 import { createCatalogService } from './internal/catalog-service.js';
 import { catalogRoutes } from './internal/catalog.routes.js';
@@ -11,7 +12,7 @@ export const catalogModule = defineModule({
   name: 'catalog',
   api: catalogApi,
   events: [StockReserved, StockReservationFailed],
-  dependsOn: [],
+  dependsOn: manifest.dependsOn,
   setup(ctx) {
     const service = createCatalogService(ctx.db);
     return {

@@ -1,4 +1,5 @@
 import { defineModule } from '../../kernel/index.js';
+import manifest from './module.json' with { type: 'json' };
 import { catalogApi } from '../catalog/index.js';
 import { OrderCancelled, OrderConfirmed, OrderPlaced } from './orders.contract.js';
 import { createOrderService } from './internal/order-service.js';
@@ -11,7 +12,7 @@ export { Order, OrderPlaced, OrderConfirmed, OrderCancelled, OrderStatus, Cancel
 export const ordersModule = defineModule({
   name: 'orders',
   events: [OrderPlaced, OrderConfirmed, OrderCancelled],
-  dependsOn: ['catalog'],
+  dependsOn: manifest.dependsOn,
   setup(ctx) {
     const service = createOrderService(ctx.db, ctx.events, ctx.api(catalogApi));
     return { routes: ordersRoutes(service), handlers: settleOrderHandlers };

@@ -1,4 +1,5 @@
 import { defineModule } from '../../kernel/index.js';
+import manifest from './module.json' with { type: 'json' };
 import { PaymentCaptured, PaymentDeclined } from './payments.contract.js';
 import { capturePayment } from './internal/capture-payment.handler.js';
 import { createWalletService } from './internal/wallet-service.js';
@@ -10,7 +11,7 @@ export { Wallet, PaymentCaptured, PaymentDeclined } from './payments.contract.js
 export const paymentsModule = defineModule({
   name: 'payments',
   events: [PaymentCaptured, PaymentDeclined],
-  dependsOn: [],
+  dependsOn: manifest.dependsOn,
   setup(ctx) {
     return { routes: paymentsRoutes(createWalletService(ctx.db)), handlers: [capturePayment] };
   },

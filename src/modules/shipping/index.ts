@@ -1,4 +1,5 @@
 import { defineModule } from '../../kernel/index.js';
+import manifest from './module.json' with { type: 'json' };
 import { createShipment } from './internal/create-shipment.handler.js';
 import { shippingRoutes } from './internal/shipping.routes.js';
 
@@ -8,7 +9,7 @@ export { Shipment } from './shipping.contract.js';
 export const shippingModule = defineModule({
   name: 'shipping',
   events: [],
-  dependsOn: [],
+  dependsOn: manifest.dependsOn,
   setup(ctx) {
     return { routes: shippingRoutes(ctx.db), handlers: [createShipment] };
   },
