@@ -23,6 +23,7 @@ export {
   type PayloadOf,
 } from './module/contract.js';
 export { defineModule, type ModuleDefinition, type ModuleContext, type ModuleParts } from './module/define-module.js';
+export { describeModules, type ModuleDescription } from './module/describe-modules.js';
 export { localBinding, jsonBinding, type ApiBinding } from './module/api-binding.js';
 export { on, type EventHandlerDefinition, type HandlerContext } from './events/event-consumer.js';
 export type { EventEnvelope, EventTransport, EventConsumer } from './events/envelope.js';
