@@ -1,4 +1,4 @@
-import { ConfigError, createApp, installShutdown, loadConfig } from './kernel/index.js';
+import { AppError, ConfigError, createApp, installShutdown, loadConfig } from './kernel/index.js';
 import { SHOP_MODULES } from './app.js';
 
 async function main(): Promise<void> {
@@ -10,8 +10,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  // One line on stderr for a bad setting; the full error otherwise.
-  if (error instanceof ConfigError) console.error(error.message);
+  // One line on stderr for a bad setting or an unreachable service; the full error otherwise.
+  if (error instanceof ConfigError || (error instanceof AppError && error.kind !== 'INTERNAL')) console.error(error.message);
   else console.error(error);
   process.exit(1);
 });

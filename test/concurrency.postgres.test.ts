@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectInvariants } from './support/invariants.js';
-import { postgresTopology, type RunningShop } from './support/topologies.js';
+import { bullmqTopology, postgresTopology, type RunningShop } from './support/topologies.js';
 
-// Row locks are what make this work, and PGlite ignores them: PostgreSQL only.
-describe('concurrency on PostgreSQL', () => {
+// Row locks are what make this work, and PGlite ignores them: PostgreSQL only, on both transports.
+describe.each([postgresTopology(), bullmqTopology()])('concurrency on $name', (topology) => {
   let running: RunningShop;
   beforeAll(async () => {
-    running = await postgresTopology().start();
+    running = await topology.start();
   });
   afterAll(async () => {
     await running?.stop();

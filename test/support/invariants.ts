@@ -1,4 +1,4 @@
-import { expect } from 'vitest';
+import { expect, vi } from 'vitest';
 import type { ShopClient } from './shop-client.js';
 
 export interface InvariantInput {
@@ -9,11 +9,17 @@ export interface InvariantInput {
 
 /**
  * PRODUCT.md's invariants, checked through the public API once orders settle:
- * stock, money and shipments all add up.
+ * stock, money and shipments all add up. Compensations (releasing stock,
+ * creating shipments) may still run after the last order settled, so the
+ * checks are retried until the system is idle or `timeoutMs` passes.
  */
-export async function expectInvariants(shop: ShopClient, input: InvariantInput): Promise<void> {
+export async function expectInvariants(shop: ShopClient, input: InvariantInput, timeoutMs = 20_000): Promise<void> {
   const orders = await shop.waitSettled(input.orderIds);
   expect(orders.filter((o) => o.status === 'pending')).toEqual([]);
+  await vi.waitFor(() => checkSettledInvariants(shop, input, orders), { timeout: timeoutMs, interval: 100 });
+}
+
+async function checkSettledInvariants(shop: ShopClient, input: InvariantInput, orders: Awaited<ReturnType<ShopClient['waitSettled']>>): Promise<void> {
   const confirmed = orders.filter((o) => o.status === 'confirmed');
 
   for (const product of input.products) {

@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { Redis } from 'ioredis';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp, jsonBinding, loadConfig, type App, type ApiBinding } from '../../src/kernel/index.js';
@@ -51,6 +53,43 @@ export function postgresTopology(apiBindings: Record<string, ApiBinding> = {}, n
     async start() {
       const database = await createTestDatabase();
       return boot({ ...env, DATABASE_URL: database.url }, apiBindings, () => database.drop());
+    },
+  };
+}
+
+/** The Redis the tests use; CI and the dev machine have it on 6379. */
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** Deletes every key under a prefix, so test runs leave the shared Redis clean. */
+export async function dropRedisPrefix(redisUrl: string, prefix: string): Promise<void> {
+  const redis = new Redis(redisUrl);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** A queue prefix of its own per test run and topology. */
+export function testQueuePrefix(): string {
+  return `mmk-test-${process.pid}-${randomBytes(3).toString('hex')}`;
+}
+
+export function bullmqTopology(apiBindings: Record<string, ApiBinding> = {}, name = 'PostgreSQL + BullMQ', env: Record<string, string> = {}): Topology {
+  return {
+    name,
+    async start() {
+      const database = await createTestDatabase();
+      const prefix = testQueuePrefix();
+      return boot({ EVENT_BUS: 'bullmq', REDIS_URL: TEST_REDIS_URL, EVENT_QUEUE_PREFIX: prefix, ...env, DATABASE_URL: database.url }, apiBindings, async () => {
+        await database.drop();
+        await dropRedisPrefix(TEST_REDIS_URL, prefix);
+      });
     },
   };
 }

@@ -4,10 +4,11 @@ import type { AddressInfo } from 'node:net';
 import express, { type Express } from 'express';
 import type { Container } from 'inversify';
 import type { Logger } from 'pino';
-import { ConfigError, type Config } from '../config/config.js';
+import type { Config } from '../config/config.js';
 import type { Database } from '../db/module-db.js';
 import { migrateModule, type MigrationResult } from '../db/migrator.js';
-import type { EventTransport } from '../events/envelope.js';
+import type { EventConsumer, EventTransport } from '../events/envelope.js';
+import { BullMqTransport } from '../events/bullmq-transport.js';
 import { DEFAULT_RETRY, MemoryTransport, type RetryOptions } from '../events/memory-transport.js';
 import { OutboxRelay, type OutboxRelayOptions } from '../events/outbox-relay.js';
 import { outboxBacklog } from '../events/outbox-store.js';
@@ -64,14 +65,10 @@ export interface App {
  */
 export async function createApp(options: AppOptions): Promise<App> {
   const { config } = options;
-  if (config.eventBus === 'bullmq') {
-    throw new ConfigError('Invalid setting EVENT_BUS: "bullmq" is not available in this version yet; use "memory"');
-  }
   const logger = options.logger ?? createLogger(config.logLevel);
   const metrics = createMetrics();
   const database = options.database ?? (await openDatabase(config, logger));
   const retry: RetryOptions = { ...DEFAULT_RETRY, maxAttempts: config.eventMaxAttempts, ...options.retry };
-  const transport: EventTransport = new MemoryTransport(retry);
   const { container, modules } = wireModules({
     modules: options.modules,
     database,
@@ -79,7 +76,9 @@ export async function createApp(options: AppOptions): Promise<App> {
     apiBindings: options.apiBindings ?? {},
     onHandled: (handler, outcome) => metrics.eventsHandled.inc({ handler, outcome }),
   });
-  for (const consumer of modules.flatMap((m) => m.consumers)) transport.subscribe(consumer);
+  const consumers = modules.flatMap((m) => m.consumers);
+  const transport = createTransport(config, retry, consumers, logger);
+  for (const consumer of consumers) transport.subscribe(consumer);
 
   const relays = modules.map((module) => {
     const relay = new OutboxRelay({
@@ -184,4 +183,20 @@ function buildHttp({ modules, database, transport, logger, metrics }: HttpParts)
   http.use(notFoundHandler());
   http.use(errorHandler(logger));
   return http;
+}
+
+/** The transport `EVENT_BUS` names; BullMQ routes each event to every handler that consumes it. */
+function createTransport(config: Config, retry: RetryOptions, consumers: EventConsumer[], logger: Logger): EventTransport {
+  if (config.eventBus === 'memory') return new MemoryTransport(retry);
+  const routes = new Map<string, string[]>();
+  for (const consumer of consumers) routes.set(consumer.eventKey, [...(routes.get(consumer.eventKey) ?? []), consumer.handlerId]);
+  return new BullMqTransport({
+    redisUrl: config.redisUrl,
+    prefix: config.eventQueuePrefix,
+    routes,
+    retry,
+    logger,
+    concurrency: config.eventWorkerConcurrency,
+    lockDurationMs: config.eventLockMs,
+  });
 }

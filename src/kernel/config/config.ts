@@ -32,6 +32,9 @@ const schema = z.object({
   EVENT_MAX_ATTEMPTS: integer(1, 100).default(5),
   EVENT_CLAIM_LEASE_MS: integer(1_000, 3_600_000).default(10_000),
   DATABASE_MODULE_ROLES: z.enum(['on', 'off'], { error: 'expected "on" or "off"' }).default('on'),
+  EVENT_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, 'expected 1 to 40 letters, digits, _ or -').default('mmk'),
+  EVENT_WORKER_CONCURRENCY: integer(1, 1_000).default(16),
+  EVENT_LOCK_MS: integer(1_000, 3_600_000).default(30_000),
 });
 
 /** Settings of one process, read from the environment at start. */
@@ -51,6 +54,12 @@ export interface Config {
   eventClaimLeaseMs: number;
   /** On PostgreSQL, run each module's queries as its own role with rights on its schema only. */
   databaseModuleRoles: boolean;
+  /** BullMQ: prefix of every Redis key, so several systems or test runs can share one Redis. */
+  eventQueuePrefix: string;
+  /** BullMQ: jobs each handler's worker runs at once. */
+  eventWorkerConcurrency: number;
+  /** BullMQ: a worker's lock on a job; after a crash the job runs again once it expires. */
+  eventLockMs: number;
 }
 
 /** Raised for a bad setting; its message is the one line printed at start-up. */
@@ -85,5 +94,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     eventMaxAttempts: s.EVENT_MAX_ATTEMPTS,
     eventClaimLeaseMs: s.EVENT_CLAIM_LEASE_MS,
     databaseModuleRoles: s.DATABASE_MODULE_ROLES === 'on',
+    eventQueuePrefix: s.EVENT_QUEUE_PREFIX,
+    eventWorkerConcurrency: s.EVENT_WORKER_CONCURRENCY,
+    eventLockMs: s.EVENT_LOCK_MS,
   };
 }

@@ -1,0 +1,159 @@
+import { DelayedError, Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { AppError } from '../errors/app-error.js';
+import { type EventConsumer, type EventEnvelope, type EventTransport } from './envelope.js';
+import type { RetryOptions } from './memory-transport.js';
+import { redactRedisUrl, redisOptionsFromUrl } from './redis-connection.js';
+
+export interface BullMqTransportOptions {
+  redisUrl: string;
+  /** Namespaces every key, so several systems (or test runs) can share one Redis. */
+  prefix: string;
+  /** Which handlers consume each event key (`name@version` → handler ids), local or not. */
+  routes: ReadonlyMap<string, readonly string[]>;
+  retry: RetryOptions;
+  logger: Logger;
+  /** Jobs a worker runs at once, per handler. */
+  concurrency?: number;
+  /** How long a worker's lock on a job lasts unless renewed: the wait before a crashed worker's job runs again. */
+  lockDurationMs?: number;
+}
+
+export const DEFAULT_WORKER_CONCURRENCY = 16;
+const COMMAND_TIMEOUT_MS = 5_000;
+const DEAD_LETTER_RETRY_MS = 5_000;
+
+function isUnreadable(error: unknown): boolean {
+  return error instanceof AppError && error.code === 'KERNEL.EVENT_UNREADABLE';
+}
+
+/**
+ * The BullMQ transport: one queue per handler (`<prefix>:<module>.<handler>`).
+ * `publish` adds one job per event and consuming handler and resolves once
+ * Redis has stored them; workers run the same consumers as the memory bus
+ * (inbox included). BullMQ owns the retries with exponential backoff; the last
+ * failed attempt ends in the consumer's dead-letter table.
+ *
+ * @example
+ * const transport = new BullMqTransport({ redisUrl, prefix: 'mmk', routes, retry, logger });
+ */
+export class BullMqTransport implements EventTransport {
+  readonly name = 'bullmq';
+  readonly #options: BullMqTransportOptions;
+  readonly #queues = new Map<string, Queue>();
+  readonly #consumers: EventConsumer[] = [];
+  readonly #workers: Worker[] = [];
+  readonly #client: Redis;
+
+  constructor(options: BullMqTransportOptions) {
+    this.#options = options;
+    // Producer side fails fast when Redis is away: events then simply wait in the outbox.
+    this.#client = new Redis({ ...redisOptionsFromUrl(options.redisUrl), enableOfflineQueue: false, commandTimeout: COMMAND_TIMEOUT_MS, lazyConnect: true, maxRetriesPerRequest: 1 });
+    this.#client.on('error', () => undefined);
+  }
+
+  subscribe(consumer: EventConsumer): void {
+    this.#consumers.push(consumer);
+  }
+
+  #queue(handlerId: string): Queue {
+    let queue = this.#queues.get(handlerId);
+    if (!queue) {
+      queue = new Queue(handlerId, { connection: this.#client, prefix: this.#options.prefix, skipWaitingForReady: true } as never);
+      queue.on('error', (error) => this.#options.logger.warn({ err: error, queue: handlerId }, 'BullMQ queue error'));
+      this.#queues.set(handlerId, queue);
+    }
+    return queue;
+  }
+
+  async publish(envelopes: readonly EventEnvelope[]): Promise<void> {
+    const { maxAttempts, baseDelayMs } = this.#options.retry;
+    const jobs = new Map<string, Array<{ name: string; data: EventEnvelope; opts: object }>>();
+    for (const envelope of envelopes) {
+      for (const handlerId of this.#options.routes.get(`${envelope.name}@${envelope.version}`) ?? []) {
+        const list = jobs.get(handlerId) ?? [];
+        list.push({
+          name: envelope.name,
+          data: envelope,
+          opts: {
+            // Re-publishing after a crash adds nothing while the job is still known.
+            jobId: `${envelope.id}.${handlerId}`,
+            attempts: maxAttempts,
+            backoff: { type: 'exponential', delay: baseDelayMs },
+            removeOnComplete: { age: 3600, count: 10_000 },
+            removeOnFail: { age: 24 * 3600 },
+          },
+        });
+        jobs.set(handlerId, list);
+      }
+    }
+    await Promise.all([...jobs].map(([handlerId, list]) => this.#queue(handlerId).addBulk(list)));
+  }
+
+  async start(): Promise<void> {
+    const where = redactRedisUrl(this.#options.redisUrl);
+    try {
+      await this.#client.connect();
+      await this.#client.ping();
+    } catch (error) {
+      throw new AppError('UNAVAILABLE', 'KERNEL.REDIS_UNREACHABLE', `cannot reach Redis at ${where} (REDIS_URL): ${(error as Error).message}`);
+    }
+    await this.#checkEvictionPolicy(where);
+    for (const consumer of this.#consumers) this.#workers.push(this.#startWorker(consumer));
+  }
+
+  async #checkEvictionPolicy(where: string): Promise<void> {
+    try {
+      const reply = (await this.#client.config('GET', 'maxmemory-policy')) as string[];
+      const policy = reply[1];
+      if (policy !== 'noeviction') {
+        this.#options.logger.warn({ redis: where, policy }, `Redis maxmemory-policy is "${policy}": set it to "noeviction", or Redis may drop queued events under memory pressure`);
+      }
+    } catch (error) {
+      this.#options.logger.warn({ err: error, redis: where }, 'could not read Redis maxmemory-policy; make sure it is "noeviction"');
+    }
+  }
+
+  #startWorker(consumer: EventConsumer): Worker {
+    const worker = new Worker(
+      consumer.handlerId,
+      async function deliverJob(job: Job<EventEnvelope>, token?: string) {
+        try {
+          await consumer.handle(job.data);
+        } catch (error) {
+          const attempt = job.attemptsMade + 1;
+          if (attempt < (job.opts.attempts ?? 1) && !isUnreadable(error)) throw error;
+          try {
+            await consumer.deadLetter(job.data, error, attempt);
+          } catch {
+            // The dead-letter store is unreachable too: keep the job and try again later rather than lose it.
+            await job.moveToDelayed(Date.now() + DEAD_LETTER_RETRY_MS, token);
+            throw new DelayedError();
+          }
+        }
+      },
+      {
+        // Workers block on Redis: BullMQ requires maxRetriesPerRequest null on their connection.
+        connection: { ...redisOptionsFromUrl(this.#options.redisUrl), maxRetriesPerRequest: null } as ConnectionOptions,
+        prefix: this.#options.prefix,
+        concurrency: this.#options.concurrency ?? DEFAULT_WORKER_CONCURRENCY,
+        lockDuration: this.#options.lockDurationMs ?? 30_000,
+        stalledInterval: Math.max(1_000, (this.#options.lockDurationMs ?? 30_000) / 2),
+        maxStalledCount: 1_000,
+      },
+    );
+    worker.on('error', (error) => this.#options.logger.warn({ err: error, handler: consumer.handlerId }, 'BullMQ worker error'));
+    return worker;
+  }
+
+  async ping(): Promise<void> {
+    await this.#client.ping();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#workers.map((worker) => worker.close()));
+    await Promise.all([...this.#queues.values()].map((queue) => queue.close()));
+    this.#client.disconnect();
+  }
+}
