@@ -5,28 +5,60 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, createLogger, loadConfig, type App } from '../src/kernel/index.js';
 import { SHOP_MODULES } from '../src/app.js';
+import { createTestDatabase } from './support/postgres.js';
 import { ShopClient } from './support/shop-client.js';
+import { dropRedisPrefix, TEST_REDIS_URL, testQueuePrefix } from './support/topologies.js';
 
-describe('correlation id', () => {
+interface Transport {
+  name: string;
+  env(): Promise<{ env: Record<string, string>; cleanup: () => Promise<void> }>;
+}
+
+const TRANSPORTS: Transport[] = [
+  {
+    name: 'memory bus on PGlite',
+    async env() {
+      const dataDir = await mkdtemp(join(tmpdir(), 'mmk-corr-'));
+      return { env: { DATA_DIR: dataDir }, cleanup: () => rm(dataDir, { recursive: true, force: true }) };
+    },
+  },
+  {
+    name: 'BullMQ on PostgreSQL',
+    async env() {
+      const database = await createTestDatabase('mmk_corr');
+      const prefix = testQueuePrefix();
+      return {
+        env: { DATABASE_URL: database.url, EVENT_BUS: 'bullmq', REDIS_URL: TEST_REDIS_URL, EVENT_QUEUE_PREFIX: prefix },
+        cleanup: async () => {
+          await database.drop();
+          await dropRedisPrefix(TEST_REDIS_URL, prefix);
+        },
+      };
+    },
+  },
+];
+
+describe.each(TRANSPORTS)('correlation id on the $name', (transport) => {
   const lines: Array<Record<string, unknown>> = [];
   let app: App;
   let shop: ShopClient;
-  let dataDir: string;
+  let cleanup: () => Promise<void>;
   beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'mmk-corr-'));
+    const prepared = await transport.env();
+    cleanup = prepared.cleanup;
     const sink = new Writable({
       write(chunk: Buffer, _encoding, done) {
         for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line));
         done();
       },
     });
-    const config = loadConfig({ PORT: '0', LOG_LEVEL: 'debug', DATA_DIR: dataDir });
+    const config = loadConfig({ PORT: '0', LOG_LEVEL: 'debug', ...prepared.env });
     app = await createApp({ modules: SHOP_MODULES, config, logger: createLogger('debug', sink) });
     shop = new ShopClient((await app.start()).url);
   });
   afterAll(async () => {
     await app?.stop();
-    await rm(dataDir, { recursive: true, force: true });
+    await cleanup?.();
   });
 
   it('is taken from x-request-id, echoed, stored on every event of the saga and logged by every handler', async () => {
