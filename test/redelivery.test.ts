@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventEnvelope } from '../src/kernel/index.js';
 import { expectInvariants } from './support/invariants.js';
-import { pgliteTopology, postgresTopology, type RunningShop } from './support/topologies.js';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { bullmqTopology, pgliteTopology, postgresTopology, TEST_REDIS_URL, testQueuePrefix, type RunningShop } from './support/topologies.js';
 
 const MODULES = ['catalog', 'orders', 'payments', 'shipping'];
 
@@ -105,3 +107,70 @@ describe.each([pgliteTopology(), postgresTopology()])('redelivery on $name', (to
     });
   });
 });
+
+describe('redelivery on PostgreSQL + BullMQ', () => {
+  let running: RunningShop;
+  let prefix: string;
+  beforeAll(async () => {
+    prefix = testQueuePrefix();
+    running = await bullmqTopology({}, 'PostgreSQL + BullMQ', { EVENT_QUEUE_PREFIX: prefix }).start();
+  });
+  afterAll(async () => {
+    await running?.stop();
+  });
+
+  it('jobs added again for every event of a settled saga, as a broker redelivering would, change nothing', async () => {
+    const { shop, app } = running;
+    const product = await shop.createProduct(3, 400);
+    const rich = await shop.createWallet(10_000);
+    const poor = await shop.createWallet(100);
+    const placed = await Promise.all([
+      shop.placeOrder(rich.customerId, [{ productId: product.id, quantity: 2 }]),
+      shop.placeOrder(poor.customerId, [{ productId: product.id, quantity: 1 }]),
+    ]);
+    const orderIds = placed.map((p) => p.body.id as string);
+    const before = await shop.waitSettled(orderIds);
+    await expect.poll(async () => (await shop.getProduct(product.id)).stock, { timeout: 10_000 }).toBe(1);
+    await expect.poll(async () => (await shop.shipmentsOf(before.find((o) => o.status === 'confirmed')!.id)).length).toBe(1);
+    const state = async () => ({
+      stock: (await shop.getProduct(product.id)).stock,
+      rich: (await shop.getWallet(rich.customerId)).balanceCents,
+      poor: (await shop.getWallet(poor.customerId)).balanceCents,
+      shipments: await Promise.all(orderIds.map((id) => shop.shipmentsOf(id))),
+    });
+    const stateBefore = await state();
+
+    // New job ids, so BullMQ runs every delivery again instead of recognising it.
+    const events = await publishedEvents(running);
+    const routes: Record<string, string> = {
+      'orders.OrderPlaced': 'catalog.reserve-stock',
+      'orders.OrderCancelled': 'catalog.release-stock',
+      'orders.OrderConfirmed': 'shipping.create-shipment',
+      'catalog.StockReserved': 'payments.capture-payment',
+      'catalog.StockReservationFailed': 'orders.cancel-out-of-stock',
+      'payments.PaymentCaptured': 'orders.confirm-order',
+      'payments.PaymentDeclined': 'orders.cancel-payment-declined',
+    };
+    const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
+    const queues = new Map<string, Queue>();
+    try {
+      for (const event of events) {
+        const handler = routes[event.name]!;
+        if (!queues.has(handler)) queues.set(handler, new Queue(handler, { connection: redis, prefix }));
+        await queues.get(handler)!.add(event.name, event, { jobId: `${event.id}.${handler}.again` });
+      }
+      await expect
+        .poll(async () => counter(await app.metrics.registry.getSingleMetricAsString('events_handled_total'), 'outcome="duplicate"'), { timeout: 20_000 })
+        .toBe(events.length);
+    } finally {
+      await Promise.all([...queues.values()].map((q) => q.close()));
+      redis.disconnect();
+    }
+    expect(await shop.waitSettled(orderIds)).toEqual(before);
+    expect(await state()).toEqual(stateBefore);
+  });
+});
+
+function counter(text: string, labelFilter: string): number {
+  return [...text.matchAll(/^events_handled_total\{([^}]*)\} (\d+)/gm)].filter((m) => m[1]!.includes(labelFilter)).reduce((n, m) => n + Number(m[2]), 0);
+}

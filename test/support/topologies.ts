@@ -85,10 +85,11 @@ export function bullmqTopology(apiBindings: Record<string, ApiBinding> = {}, nam
     name,
     async start() {
       const database = await createTestDatabase();
-      const prefix = testQueuePrefix();
-      return boot({ EVENT_BUS: 'bullmq', REDIS_URL: TEST_REDIS_URL, EVENT_QUEUE_PREFIX: prefix, ...env, DATABASE_URL: database.url }, apiBindings, async () => {
+      const prefix = env.EVENT_QUEUE_PREFIX ?? testQueuePrefix();
+      const redisUrl = env.REDIS_URL ?? TEST_REDIS_URL;
+      return boot({ EVENT_BUS: 'bullmq', REDIS_URL: redisUrl, ...env, EVENT_QUEUE_PREFIX: prefix, DATABASE_URL: database.url }, apiBindings, async () => {
         await database.drop();
-        await dropRedisPrefix(TEST_REDIS_URL, prefix);
+        await dropRedisPrefix(redisUrl, prefix).catch(() => undefined);
       });
     },
   };

@@ -1,0 +1,80 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { consumes, createApp, defineModule, loadConfig, on, type App } from '../src/kernel/index.js';
+import { SHOP_MODULES } from '../src/app.js';
+import { createTestDatabase, type TestDatabase } from './support/postgres.js';
+import { ShopClient } from './support/shop-client.js';
+import { dropRedisPrefix, TEST_REDIS_URL, testQueuePrefix } from './support/topologies.js';
+
+// A module whose handler is broken for one particular order: a poison event.
+let poisonOrderId = '';
+let broken = true;
+const attemptsAt: number[] = [];
+let effects = 0;
+const OrderPlaced = consumes('orders.OrderPlaced', 1, z.object({ orderId: z.uuid() }));
+const probeModule = defineModule({
+  name: 'probe',
+  events: [],
+  dependsOn: [],
+  migrationsDir: 'migrations/__none__',
+  setup: () => ({
+    handlers: [
+      on(OrderPlaced, 'audit', async ({ orderId }) => {
+        if (orderId !== poisonOrderId) return;
+        attemptsAt.push(Date.now());
+        if (broken) throw new Error('audit is broken for this order');
+        effects += 1;
+      }),
+    ],
+  }),
+});
+
+describe('BullMQ: a poison event', () => {
+  let database: TestDatabase;
+  let prefix: string;
+  let app: App;
+  let shop: ShopClient;
+  beforeAll(async () => {
+    database = await createTestDatabase('mmk_poison');
+    prefix = testQueuePrefix();
+    const config = loadConfig({
+      PORT: '0',
+      LOG_LEVEL: 'silent',
+      DATABASE_URL: database.url,
+      EVENT_BUS: 'bullmq',
+      REDIS_URL: TEST_REDIS_URL,
+      EVENT_QUEUE_PREFIX: prefix,
+      EVENT_MAX_ATTEMPTS: '4',
+    });
+    app = await createApp({ modules: [...SHOP_MODULES, probeModule], config, retry: { baseDelayMs: 100 } });
+    shop = new ShopClient((await app.start()).url);
+  });
+  afterAll(async () => {
+    await app?.stop();
+    await database?.drop();
+    await dropRedisPrefix(TEST_REDIS_URL, prefix);
+  });
+
+  it('is retried with growing delays, dead-lettered, and does not hold up other events', async () => {
+    const product = await shop.createProduct(10, 100);
+    const wallet = await shop.createWallet(10_000);
+    const poison = await shop.placeOrder(wallet.customerId, [{ productId: product.id, quantity: 1 }]);
+    poisonOrderId = poison.body.id;
+
+    const probe = app.database.forModule('probe');
+    await expect.poll(() => probe.read((k) => k('dead_letters').select('*')), { timeout: 20_000 }).toHaveLength(1);
+    const [letter] = await probe.read((k) => k('dead_letters').select('*'));
+    expect(letter).toMatchObject({ handler: 'probe.audit', event_name: 'orders.OrderPlaced', attempts: 4, error: 'audit is broken for this order' });
+    expect(attemptsAt).toHaveLength(4);
+    const gaps = attemptsAt.slice(1).map((t, i) => t - attemptsAt[i]!);
+    // Exponential backoff from 100 ms: about 100, 200, 400 ms.
+    expect(gaps[0]!).toBeGreaterThanOrEqual(90);
+    expect(gaps[2]!).toBeGreaterThan(gaps[0]! * 2);
+
+    // The saga of the poisoned order itself and of later orders flows on.
+    const later = await Promise.all(Array.from({ length: 5 }, () => shop.placeOrder(wallet.customerId, [{ productId: product.id, quantity: 1 }])));
+    const settled = await shop.waitSettled([poison.body.id, ...later.map((p) => p.body.id)]);
+    expect(settled.map((o) => o.status)).toEqual(Array(6).fill('confirmed'));
+    expect(effects).toBe(0);
+  });
+});
