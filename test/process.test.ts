@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startChildApp } from './support/child-app.js';
+import { startOwnRedis } from './support/own-redis.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
 import { ShopClient } from './support/shop-client.js';
 
@@ -31,20 +32,47 @@ describe('the process', () => {
     [{ PORT: 'abc' }, 'Invalid setting PORT: expected an integer between 0 and 65535 (got "abc")'],
     [{ DATABASE_URL: 'mysql://localhost/x' }, 'Invalid setting DATABASE_URL: expected a URL starting with postgres:// or postgresql:// (got "mysql://localhost/x")'],
     [{ EVENT_BUS: 'kafka' }, 'Invalid setting EVENT_BUS: expected "memory" or "bullmq" (got "kafka")'],
+    [{ EVENT_BUS: 'bullmq', REDIS_URL: 'http://127.0.0.1:6379' }, 'Invalid setting REDIS_URL: expected a URL starting with redis:// or rediss:// (got "http://127.0.0.1:6379")'],
   ])('stops at start on a bad setting %o with one line naming it', async (env, line) => {
     const result = await runNode('src/main.ts', env);
     expect(result.code).toBe(1);
     expect(result.stderr.trim().split('\n').filter((l) => !l.startsWith('npm warn'))).toEqual([line]);
   });
 
+  it('stops at start with one line when the BullMQ bus cannot reach Redis', async () => {
+    const result = await runNode('src/main.ts', { DATABASE_URL: database.url, EVENT_BUS: 'bullmq', REDIS_URL: 'redis://:secret@127.0.0.1:1' });
+    expect(result.code).toBe(1);
+    const lines = result.stderr.trim().split('\n').filter((l) => !l.startsWith('npm warn'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:1 \(REDIS_URL\): /);
+  });
+
+  it('warns at start when Redis may evict queued events', async () => {
+    const redis = await startOwnRedis('allkeys-lru');
+    try {
+      const child = await startChildApp({ DATABASE_URL: database.url, EVENT_BUS: 'bullmq', REDIS_URL: redis.url });
+      await child.kill('SIGTERM');
+      const warning = child.lines.map((l) => JSON.parse(l) as { level: number; msg: string }).find((l) => l.msg.includes('maxmemory-policy'));
+      expect(warning).toMatchObject({ level: 40 });
+      expect(warning!.msg).toContain('"allkeys-lru"');
+    } finally {
+      await redis.destroy();
+    }
+  });
+
   it('npm run migrate applies each module\'s migrations once and reports per module', async () => {
-    const first = await runNode('src/cli/migrate.ts', { DATABASE_URL: database.url });
-    expect(first.code).toBe(0);
-    expect(first.stdout).toMatch(/^catalog: applied 00000000000000_kernel-event-tables, 20261122000100_create-products$/m);
-    expect(first.stdout).toMatch(/^shipping: applied /m);
-    const second = await runNode('src/cli/migrate.ts', { DATABASE_URL: database.url });
-    expect(second.code).toBe(0);
-    expect(second.stdout.trim().split('\n')).toEqual(['catalog: up to date', 'orders: up to date', 'payments: up to date', 'shipping: up to date']);
+    const fresh = await createTestDatabase('mmk_migrate');
+    try {
+      const first = await runNode('src/cli/migrate.ts', { DATABASE_URL: fresh.url });
+      expect(first.code).toBe(0);
+      expect(first.stdout).toMatch(/^catalog: applied 00000000000000_kernel-event-tables, 20261122000100_create-products$/m);
+      expect(first.stdout).toMatch(/^shipping: applied /m);
+      const second = await runNode('src/cli/migrate.ts', { DATABASE_URL: fresh.url });
+      expect(second.code).toBe(0);
+      expect(second.stdout.trim().split('\n')).toEqual(['catalog: up to date', 'orders: up to date', 'payments: up to date', 'shipping: up to date']);
+    } finally {
+      await fresh.drop();
+    }
   });
 
   it('on SIGTERM finishes the requests in flight, drains and exits 0', async () => {

@@ -33,13 +33,13 @@ async function freePort(): Promise<number> {
  * Starts `redis-server` with an append-only file synced on every write, as the
  * docs require for the BullMQ bus: a crash then loses no acknowledged job.
  */
-export async function startOwnRedis(): Promise<OwnRedis> {
+export async function startOwnRedis(maxmemoryPolicy = 'noeviction'): Promise<OwnRedis> {
   const port = await freePort();
   const dir = await mkdtemp(join(tmpdir(), 'mmk-redis-'));
   let child: ChildProcess | undefined;
   const url = `redis://127.0.0.1:${port}`;
   const start = async () => {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction'], {
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', maxmemoryPolicy], {
       stdio: 'ignore',
     });
     const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
