@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { consumes, createApp, defineModule, loadConfig, on, type App } from '../src/kernel/index.js';
+import { consumes, createApp, defineModule, listDeadLetters, loadConfig, on, replayDeadLetter, type App } from '../src/kernel/index.js';
 import { SHOP_MODULES } from '../src/app.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
 import { ShopClient } from './support/shop-client.js';
@@ -76,5 +76,19 @@ describe('BullMQ: a poison event', () => {
     const settled = await shop.waitSettled([poison.body.id, ...later.map((p) => p.body.id)]);
     expect(settled.map((o) => o.status)).toEqual(Array(6).fill('confirmed'));
     expect(effects).toBe(0);
+  });
+
+  it('once the handler is fixed, a replay from the dead-letter store delivers the event once', async () => {
+    broken = false;
+    const [letter] = await listDeadLetters(app.database, { modules: ['probe'] });
+    expect(letter).toMatchObject({ handler: 'probe.audit', replayedAt: null });
+    const first = await replayDeadLetter(app.database, app.consumers, letter!);
+    expect(first.outcome).toBe('handled');
+    expect(effects).toBe(1);
+    // A second replay is refused, and even forced it is a no-op thanks to the inbox.
+    expect((await replayDeadLetter(app.database, app.consumers, first.deadLetter)).outcome).toBe('skipped');
+    expect((await replayDeadLetter(app.database, app.consumers, first.deadLetter, { force: true })).outcome).toBe('duplicate');
+    expect(effects).toBe(1);
+    expect(await app.database.forModule('probe').read((k) => k('inbox').where({ handler: 'probe.audit', event_id: letter!.eventId }))).toHaveLength(1);
   });
 });

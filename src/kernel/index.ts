@@ -28,6 +28,25 @@ export { localBinding, jsonBinding, type ApiBinding } from './module/api-binding
 export { on, type EventHandlerDefinition, type HandlerContext } from './events/event-consumer.js';
 export type { EventEnvelope, EventTransport, EventConsumer } from './events/envelope.js';
 export type { EventPublisher } from './events/event-publisher.js';
+export {
+  listDeadLetters,
+  getDeadLetter,
+  countDeadLetters,
+  replayDeadLetter,
+  isDeadLetterId,
+  type DeadLetter,
+  type DeadLetterCount,
+  type ListDeadLettersOptions,
+  type ReplayOutcome,
+  type ReplayResult,
+} from './events/dead-letters.js';
+/**
+ * Unpublished events in a module's outbox and the age of the oldest.
+ *
+ * @example
+ * const { pending, oldestAgeMs } = await outboxBacklog(app.database.forModule('orders'));
+ */
+export { outboxBacklog } from './events/outbox-store.js';
 export { route, type RouteDefinition, type RouteResult } from './http/route.js';
 export { createApp, type App, type AppOptions } from './app/create-app.js';
 export { installShutdown } from './app/shutdown.js';

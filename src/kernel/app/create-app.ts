@@ -48,6 +48,12 @@ export interface App {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly transport: EventTransport;
+  /**
+   * The event consumers of this process's modules, as wired (the transport's
+   * subscribers). Lets a tool such as the dead-letter replay run a handler
+   * without starting anything.
+   */
+  readonly consumers: readonly EventConsumer[];
   /** Runs every module's migrations; results, not exceptions. */
   migrate(): Promise<MigrationResult[]>;
   /** Migrates, starts the relays and listens on `config.port` (0 picks a free port). */
@@ -105,6 +111,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     logger,
     metrics,
     transport,
+    consumers,
     async migrate() {
       const results: MigrationResult[] = [];
       for (const { definition } of modules) {
