@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
-import { consumes, createApp, defineModule, listDeadLetters, loadConfig, on, replayDeadLetter, type App } from '../src/kernel/index.js';
+import { createApp, listDeadLetters, loadConfig, on, replayDeadLetter, type App } from '../src/kernel/index.js';
 import { SHOP_MODULES } from '../src/app.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
+import { OrderPlacedProbe, probeModule } from './support/probe-module.js';
 import { ShopClient } from './support/shop-client.js';
 import { dropRedisPrefix, TEST_REDIS_URL, testQueuePrefix } from './support/topologies.js';
 
@@ -11,23 +11,14 @@ let poisonOrderId = '';
 let broken = true;
 const attemptsAt: number[] = [];
 let effects = 0;
-const OrderPlaced = consumes('orders.OrderPlaced', 1, z.object({ orderId: z.uuid() }));
-const probeModule = defineModule({
-  name: 'probe',
-  events: [],
-  dependsOn: [],
-  migrationsDir: 'migrations/__none__',
-  setup: () => ({
-    handlers: [
-      on(OrderPlaced, 'audit', async ({ orderId }) => {
-        if (orderId !== poisonOrderId) return;
-        attemptsAt.push(Date.now());
-        if (broken) throw new Error('audit is broken for this order');
-        effects += 1;
-      }),
-    ],
+const probe = probeModule([
+  on(OrderPlacedProbe, 'audit', async ({ orderId }) => {
+    if (orderId !== poisonOrderId) return;
+    attemptsAt.push(Date.now());
+    if (broken) throw new Error('audit is broken for this order');
+    effects += 1;
   }),
-});
+]);
 
 describe('BullMQ: a poison event', () => {
   let database: TestDatabase;
@@ -46,7 +37,7 @@ describe('BullMQ: a poison event', () => {
       EVENT_QUEUE_PREFIX: prefix,
       EVENT_MAX_ATTEMPTS: '4',
     });
-    app = await createApp({ modules: [...SHOP_MODULES, probeModule], config, retry: { baseDelayMs: 100 } });
+    app = await createApp({ modules: [...SHOP_MODULES, probe], config, retry: { baseDelayMs: 100 } });
     shop = new ShopClient((await app.start()).url);
   });
   afterAll(async () => {

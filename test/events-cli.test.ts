@@ -1,35 +1,26 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
 import {
-  consumes, countDeadLetters, createApp, defineModule, getDeadLetter, listDeadLetters, loadConfig, on, replayDeadLetter, type App, type EventEnvelope, type Knex,
+  countDeadLetters, createApp, getDeadLetter, listDeadLetters, loadConfig, on, replayDeadLetter, type App, type EventEnvelope, type Knex,
 } from '../src/kernel/index.js';
 import { SHOP_MODULES } from '../src/app.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
+import { probeModule, OrderPlacedProbe } from './support/probe-module.js';
 import { ShopClient } from './support/shop-client.js';
 
 // A test module whose handlers fail: `poison` always, `fixable` until the test repairs it.
 let fixableBroken = true;
-const OrderPlaced = consumes('orders.OrderPlaced', 1, z.object({ orderId: z.uuid() }));
-const probeModule = defineModule({
-  name: 'probe',
-  events: [],
-  dependsOn: [],
-  migrationsDir: 'migrations/__none__',
-  setup: () => ({
-    handlers: [
-      on(OrderPlaced, 'poison', async () => {
-        throw new Error('poison: this handler always fails\nat some frame');
-      }),
-      on(OrderPlaced, 'fixable', async ({ orderId }, { trx }) => {
-        if (fixableBroken) throw new Error('fixable: broken for now');
-        // The handler's effect, counted below: it must happen exactly once.
-        await trx('inbox').insert({ event_id: orderId, handler: 'fixable-effect' });
-      }),
-    ],
+const probe = probeModule([
+  on(OrderPlacedProbe, 'poison', async () => {
+    throw new Error('poison: this handler always fails\nat some frame');
   }),
-});
+  on(OrderPlacedProbe, 'fixable', async ({ orderId }, { trx }) => {
+    if (fixableBroken) throw new Error('fixable: broken for now');
+    // The handler's effect, counted below: it must happen exactly once.
+    await trx('inbox').insert({ event_id: orderId, handler: 'fixable-effect' });
+  }),
+]);
 const SHOP = SHOP_MODULES.map((m) => m.name);
 const ROOT = new URL('..', import.meta.url).pathname;
 // Each CLI run starts Node and compiles the app (a few seconds on a busy machine).
@@ -41,7 +32,7 @@ let shop: ShopClient;
 
 async function boot(env: Record<string, string>, withProbe: boolean): Promise<void> {
   const config = loadConfig({ PORT: '0', LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', DATABASE_URL: database.url, EVENT_MAX_ATTEMPTS: '2', ...env });
-  app = await createApp({ modules: withProbe ? [...SHOP_MODULES, probeModule] : SHOP_MODULES, config, retry: { baseDelayMs: 5, maxDelayMs: 20 } });
+  app = await createApp({ modules: withProbe ? [...SHOP_MODULES, probe] : SHOP_MODULES, config, retry: { baseDelayMs: 5, maxDelayMs: 20 } });
   shop = new ShopClient((await app.start()).url);
 }
 

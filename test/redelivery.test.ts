@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventEnvelope } from '../src/kernel/index.js';
 import { expectInvariants } from './support/invariants.js';
+import type { ShopClient } from './support/shop-client.js';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { bullmqTopology, pgliteTopology, postgresTopology, TEST_REDIS_URL, testQueuePrefix, type RunningShop } from './support/topologies.js';
@@ -26,6 +27,33 @@ async function publishedEvents(running: RunningShop): Promise<EventEnvelope[]> {
   return events;
 }
 
+/**
+ * Runs a small saga to its end (one confirmed order, one declined, one out of
+ * stock) and returns what a redelivery must leave unchanged.
+ */
+async function settledSaga(shop: ShopClient) {
+  const product = await shop.createProduct(3, 400);
+  const rich = await shop.createWallet(10_000);
+  const poor = await shop.createWallet(100);
+  const placed = await Promise.all([
+    shop.placeOrder(rich.customerId, [{ productId: product.id, quantity: 2 }]),
+    shop.placeOrder(poor.customerId, [{ productId: product.id, quantity: 1 }]),
+    shop.placeOrder(rich.customerId, [{ productId: product.id, quantity: 5 }]),
+  ]);
+  const orderIds = placed.map((p) => p.body.id as string);
+  const orders = await shop.waitSettled(orderIds);
+  await expect.poll(async () => (await shop.getProduct(product.id)).stock, { timeout: 10_000 }).toBe(1);
+  await expect.poll(async () => (await shop.shipmentsOf(orders.find((o) => o.status === 'confirmed')!.id)).length).toBe(1);
+  const state = async () => ({
+    orders: await shop.waitSettled(orderIds),
+    stock: (await shop.getProduct(product.id)).stock,
+    rich: (await shop.getWallet(rich.customerId)).balanceCents,
+    poor: (await shop.getWallet(poor.customerId)).balanceCents,
+    shipments: await Promise.all(orderIds.map((id) => shop.shipmentsOf(id))),
+  });
+  return { state, before: await state() };
+}
+
 describe.each([pgliteTopology(), postgresTopology()])('redelivery on $name', (topology) => {
   let running: RunningShop;
   beforeAll(async () => {
@@ -37,23 +65,7 @@ describe.each([pgliteTopology(), postgresTopology()])('redelivery on $name', (to
 
   it('delivering every event of a settled saga again changes nothing', async () => {
     const { shop, app } = running;
-    const product = await shop.createProduct(3, 400);
-    const rich = await shop.createWallet(10_000);
-    const poor = await shop.createWallet(100);
-    const placed = await Promise.all([
-      shop.placeOrder(rich.customerId, [{ productId: product.id, quantity: 2 }]),
-      shop.placeOrder(poor.customerId, [{ productId: product.id, quantity: 1 }]),
-      shop.placeOrder(rich.customerId, [{ productId: product.id, quantity: 5 }]),
-    ]);
-    const orderIds = placed.map((p) => p.body.id as string);
-    const before = await shop.waitSettled(orderIds);
-    await expect.poll(async () => (await shop.getProduct(product.id)).stock, { timeout: 10_000 }).toBe(1);
-    const stateBefore = {
-      stock: (await shop.getProduct(product.id)).stock,
-      rich: (await shop.getWallet(rich.customerId)).balanceCents,
-      poor: (await shop.getWallet(poor.customerId)).balanceCents,
-      shipments: await Promise.all(orderIds.map((id) => shop.shipmentsOf(id))),
-    };
+    const saga = await settledSaga(shop);
 
     const events = await publishedEvents(running);
     // OrderPlaced x3, then StockReserved/Failed, Payment*, OrderConfirmed/Cancelled: the whole saga.
@@ -67,13 +79,7 @@ describe.each([pgliteTopology(), postgresTopology()])('redelivery on $name', (to
     const handledAfter = await app.metrics.registry.getSingleMetricAsString('events_handled_total');
     expect(handledAfter).toMatch(/outcome="duplicate"/);
     expect(handledAfter).not.toBe(handledBefore);
-    expect(await shop.waitSettled(orderIds)).toEqual(before);
-    expect({
-      stock: (await shop.getProduct(product.id)).stock,
-      rich: (await shop.getWallet(rich.customerId)).balanceCents,
-      poor: (await shop.getWallet(poor.customerId)).balanceCents,
-      shipments: await Promise.all(orderIds.map((id) => shop.shipmentsOf(id))),
-    }).toEqual(stateBefore);
+    expect(await saga.state()).toEqual(saga.before);
   });
 
   it('an outbox whose rows are all marked unpublished again is relayed again with no effect', async () => {
@@ -121,24 +127,7 @@ describe('redelivery on PostgreSQL + BullMQ', () => {
 
   it('jobs added again for every event of a settled saga, as a broker redelivering would, change nothing', async () => {
     const { shop, app } = running;
-    const product = await shop.createProduct(3, 400);
-    const rich = await shop.createWallet(10_000);
-    const poor = await shop.createWallet(100);
-    const placed = await Promise.all([
-      shop.placeOrder(rich.customerId, [{ productId: product.id, quantity: 2 }]),
-      shop.placeOrder(poor.customerId, [{ productId: product.id, quantity: 1 }]),
-    ]);
-    const orderIds = placed.map((p) => p.body.id as string);
-    const before = await shop.waitSettled(orderIds);
-    await expect.poll(async () => (await shop.getProduct(product.id)).stock, { timeout: 10_000 }).toBe(1);
-    await expect.poll(async () => (await shop.shipmentsOf(before.find((o) => o.status === 'confirmed')!.id)).length).toBe(1);
-    const state = async () => ({
-      stock: (await shop.getProduct(product.id)).stock,
-      rich: (await shop.getWallet(rich.customerId)).balanceCents,
-      poor: (await shop.getWallet(poor.customerId)).balanceCents,
-      shipments: await Promise.all(orderIds.map((id) => shop.shipmentsOf(id))),
-    });
-    const stateBefore = await state();
+    const saga = await settledSaga(shop);
 
     // New job ids, so BullMQ runs every delivery again instead of recognising it.
     const events = await publishedEvents(running);
@@ -166,8 +155,7 @@ describe('redelivery on PostgreSQL + BullMQ', () => {
       await Promise.all([...queues.values()].map((q) => q.close()));
       redis.disconnect();
     }
-    expect(await shop.waitSettled(orderIds)).toEqual(before);
-    expect(await state()).toEqual(stateBefore);
+    expect(await saga.state()).toEqual(saga.before);
   });
 });
 

@@ -3,38 +3,30 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { consumes, createApp, defineModule, loadConfig, on, type App } from '../src/kernel/index.js';
+import { consumes, createApp, loadConfig, on, type App } from '../src/kernel/index.js';
 import { SHOP_MODULES } from '../src/app.js';
+import { OrderPlacedProbe, probeModule } from './support/probe-module.js';
 import { ShopClient } from './support/shop-client.js';
 
 // A test module that reacts to OrderPlaced: one handler fails twice then works,
 // one always fails (a poison event for it), one rejects a payload it cannot read.
 const attempts = new Map<string, number>();
-const OrderPlaced = consumes('orders.OrderPlaced', 1, z.object({ orderId: z.uuid() }));
 const OrderPlacedMisread = consumes('orders.OrderPlaced', 1, z.object({ orderId: z.number() }));
 
-const probeModule = defineModule({
-  name: 'probe',
-  events: [],
-  dependsOn: [],
-  migrationsDir: 'migrations/__none__',
-  setup: () => ({
-    handlers: [
-      on(OrderPlaced, 'flaky', async ({ orderId }, { trx }) => {
-        const n = (attempts.get(`flaky:${orderId}`) ?? 0) + 1;
-        attempts.set(`flaky:${orderId}`, n);
-        // The write happens before the failure: it must be rolled back with the inbox record.
-        await trx('inbox').insert({ event_id: '00000000-0000-4000-8000-00000000000' + (n % 10), handler: `side-effect-${orderId}` });
-        if (n < 3) throw new Error(`flaky failure ${n}`);
-      }),
-      on(OrderPlaced, 'poison', async ({ orderId }) => {
-        attempts.set(`poison:${orderId}`, (attempts.get(`poison:${orderId}`) ?? 0) + 1);
-        throw new Error('poison: this handler always fails');
-      }),
-      on(OrderPlacedMisread, 'misread', async () => undefined),
-    ],
+const probe = probeModule([
+  on(OrderPlacedProbe, 'flaky', async ({ orderId }, { trx }) => {
+    const n = (attempts.get(`flaky:${orderId}`) ?? 0) + 1;
+    attempts.set(`flaky:${orderId}`, n);
+    // The write happens before the failure: it must be rolled back with the inbox record.
+    await trx('inbox').insert({ event_id: '00000000-0000-4000-8000-00000000000' + (n % 10), handler: `side-effect-${orderId}` });
+    if (n < 3) throw new Error(`flaky failure ${n}`);
   }),
-});
+  on(OrderPlacedProbe, 'poison', async ({ orderId }) => {
+    attempts.set(`poison:${orderId}`, (attempts.get(`poison:${orderId}`) ?? 0) + 1);
+    throw new Error('poison: this handler always fails');
+  }),
+  on(OrderPlacedMisread, 'misread', async () => undefined),
+]);
 
 describe('retries and dead letters (memory bus, PGlite)', () => {
   let app: App;
@@ -43,7 +35,7 @@ describe('retries and dead letters (memory bus, PGlite)', () => {
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'mmk-dlq-'));
     const config = loadConfig({ PORT: '0', LOG_LEVEL: 'silent', DATA_DIR: dataDir, EVENT_MAX_ATTEMPTS: '4' });
-    app = await createApp({ modules: [...SHOP_MODULES, probeModule], config, retry: { baseDelayMs: 5, maxDelayMs: 20 } });
+    app = await createApp({ modules: [...SHOP_MODULES, probe], config, retry: { baseDelayMs: 5, maxDelayMs: 20 } });
     shop = new ShopClient((await app.start()).url);
   });
   afterAll(async () => {
