@@ -33,7 +33,7 @@ describe('data ownership enforced by PostgreSQL', () => {
     const placed = await shop.placeOrder(wallet.customerId, [{ productId: product.id, quantity: 1 }]);
     const [order] = await shop.waitSettled([placed.body.id]);
     expect(order!.status).toBe('confirmed');
-    expect(await shop.shipmentsOf(order!.id)).toHaveLength(1);
+    await expect.poll(async () => (await shop.shipmentsOf(order!.id)).length, { timeout: 10_000 }).toBe(1);
     const own = await running.app.database.forModule('catalog').read((k) => k('products').where({ id: product.id }).first());
     expect(own.stock).toBe(1);
   });

@@ -29,8 +29,8 @@ export function sagaScenarios(topology: Topology): void {
       expect(order!.cancelReason).toBeUndefined();
       expect((await shop.getProduct(product.id)).stock).toBe(3);
       expect((await shop.getWallet(wallet.customerId)).balanceCents).toBe(7_500);
-      const shipments = await shop.shipmentsOf(order!.id);
-      expect(shipments).toEqual([{ id: expect.any(String), orderId: order!.id, status: 'preparing' }]);
+      // The shipment follows OrderConfirmed, so it may appear a moment after the order settles.
+      await expect.poll(() => shop.shipmentsOf(order!.id), { timeout: 10_000 }).toEqual([{ id: expect.any(String), orderId: order!.id, status: 'preparing' }]);
     });
 
     it('cancels an order for more units than available as out_of_stock and holds nothing', async () => {
