@@ -60,6 +60,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { withAdminClient, withDatabase } from './bench-database.js';
 import { z } from 'zod';
 import { consumes, createApp, defineEvent, defineModule, loadConfig, on, type App, type Config, type ModuleContext } from '../src/kernel/index.js';
 import { DEFAULT_RELAY_BATCH_SIZE, DEFAULT_RELAY_POLL_MS } from '../src/kernel/events/outbox-relay.js';
@@ -556,20 +557,8 @@ async function runKit(bus: 'bullmq' | 'memory', databaseUrl: string, redis: Redi
 // ---------------------------------------------------------------------------
 // Databases, Redis keys, versions.
 
-function withDatabase(url: string, name: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${name}`;
-  return parsed.toString();
-}
-
-async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: settings.baseUrl });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
+function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  return withAdminClient(settings.baseUrl, fn);
 }
 
 const createdDatabases: string[] = [];

@@ -24,6 +24,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import pg from 'pg';
+import { withAdminClient, withDatabase } from './bench-database.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const GOAL = 0.9;
@@ -60,20 +61,8 @@ interface Phase {
 
 // ---------------------------------------------------------------- database
 
-function withDatabase(url: string, name: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${name}`;
-  return parsed.toString();
-}
-
-async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: settings.baseUrl });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
+function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  return withAdminClient(settings.baseUrl, fn);
 }
 
 // ---------------------------------------------------------------- child processes
