@@ -9,6 +9,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import pg from 'pg';
+import { serveBenchChild } from './bench-child.js';
 
 const url = process.env.BENCH_DB_URL;
 if (!url) throw new Error('BENCH_DB_URL is required');
@@ -48,20 +49,10 @@ server.listen(0, '127.0.0.1', () => {
   process.send?.({ type: 'ready', port });
 });
 
-async function stop(): Promise<void> {
+serveBenchChild(async () => {
   await new Promise<void>((done) => {
     server.close(() => done());
     server.closeAllConnections();
   });
   await pool.end();
-  process.exit(0);
-}
-// The bench asks for our CPU time around a measured phase (CPU per request is
-// far less sensitive to a busy machine than req/s).
-process.on('message', (message: { type?: string }) => {
-  if (message.type === 'cpu') process.send?.({ type: 'cpu', usage: process.cpuUsage() });
 });
-process.once('SIGTERM', () => void stop());
-process.once('SIGINT', () => void stop());
-// The bench went away without stopping us: do not linger.
-process.once('disconnect', () => void stop());

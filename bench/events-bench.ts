@@ -61,19 +61,12 @@ import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { withAdminClient, withDatabase } from './bench-database.js';
+import { intEnv } from './bench-env.js';
 import { z } from 'zod';
 import { consumes, createApp, defineEvent, defineModule, loadConfig, on, type App, type Config, type ModuleContext } from '../src/kernel/index.js';
 import { DEFAULT_RELAY_BATCH_SIZE, DEFAULT_RELAY_POLL_MS } from '../src/kernel/events/outbox-relay.js';
 import { DEFAULT_RETRY } from '../src/kernel/events/memory-transport.js';
 import { redisOptionsFromUrl } from '../src/kernel/events/redis-connection.js';
-
-function intEnv(name: string, fallback: number, min = 1): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer >= ${min} (got ${JSON.stringify(raw)})`);
-  return value;
-}
 
 function optionalIntEnv(name: string): number | undefined {
   const raw = process.env[name];

@@ -7,6 +7,7 @@
  */
 import { createApp, loadConfig } from '../src/kernel/index.js';
 import { SHOP_MODULES } from '../src/app.js';
+import { serveBenchChild } from './bench-child.js';
 
 const url = process.env.BENCH_DB_URL;
 if (!url) throw new Error('BENCH_DB_URL is required');
@@ -15,18 +16,4 @@ const app = await createApp({ modules: SHOP_MODULES, config: loadConfig({ ...pro
 const { port } = await app.start();
 process.send?.({ type: 'ready', port });
 
-let stopping = false;
-async function stop(): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  await app.stop();
-  process.exit(0);
-}
-// The bench asks for our CPU time around a measured phase (CPU per request is
-// far less sensitive to a busy machine than req/s).
-process.on('message', (message: { type?: string }) => {
-  if (message.type === 'cpu') process.send?.({ type: 'cpu', usage: process.cpuUsage() });
-});
-process.once('SIGTERM', () => void stop());
-process.once('SIGINT', () => void stop());
-process.once('disconnect', () => void stop());
+serveBenchChild(() => app.stop());
