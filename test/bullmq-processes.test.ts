@@ -2,6 +2,7 @@ import knexFactory from 'knex';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startChildApp, type ChildApp } from './support/child-app.js';
 import { expectInvariants } from './support/invariants.js';
+import { expectSurvivesKillMidBurst } from './support/kill-mid-burst.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
 import { ShopClient } from './support/shop-client.js';
 import { dropRedisPrefix, TEST_REDIS_URL, testQueuePrefix } from './support/topologies.js';
@@ -79,36 +80,13 @@ describe('BullMQ with real processes', () => {
 
   it('a SIGKILL in the middle of a burst: after restart every order settles and no effect happens twice', async () => {
     prefix = testQueuePrefix();
-    children = [await startChildApp(env())];
-    let shop = new ShopClient(children[0]!.url);
-    const product = await shop.createProduct(25, 300);
-    const wallets = await Promise.all([shop.createWallet(2_000), shop.createWallet(100_000)]);
-    const accepted: string[] = [];
-    const burst = Array.from({ length: 50 }, (_, i) =>
-      shop
-        .placeOrder(wallets[i % 2]!.customerId, [{ productId: product.id, quantity: 1 }])
-        .then((res) => {
-          if (res.status === 202) accepted.push(res.body.id);
-        })
-        .catch(() => undefined), // cut by the kill
-    );
-    while (accepted.length < 20) await new Promise((r) => setTimeout(r, 5));
-    await children[0]!.kill('SIGKILL');
-    await Promise.all(burst);
-
-    children = [await startChildApp(env())];
-    shop = new ShopClient(children[0]!.url);
-    // An order can be committed while its 202 was cut by the kill: count those too.
-    const stored = (await Promise.all(wallets.map((w) => shop.ordersOf(w.customerId)))).flat();
-    expect(stored).toEqual(expect.arrayContaining(accepted));
-    await expectInvariants(
-      shop,
-      {
-        products: [{ id: product.id, initialStock: 25 }],
-        wallets: wallets.map((w) => ({ customerId: w.customerId, initialBalance: w.balanceCents })),
-        orderIds: stored,
-      },
-      60_000,
-    );
+    await expectSurvivesKillMidBurst({
+      env: env(),
+      stock: 25,
+      orders: 50,
+      killAfter: 20,
+      onChild: (c) => (children = [c]),
+      settleTimeoutMs: 60_000,
+    });
   });
 });

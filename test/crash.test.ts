@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startChildApp, type ChildApp } from './support/child-app.js';
 import { expectInvariants } from './support/invariants.js';
+import { expectSurvivesKillMidBurst } from './support/kill-mid-burst.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
 import { ShopClient } from './support/shop-client.js';
 
@@ -75,33 +76,6 @@ describe.each(storages)('crash safety on $name', (storage) => {
   });
 
   it('a SIGKILL in the middle of a burst, with events in flight, loses nothing and doubles nothing', async () => {
-    child = await startChildApp(storage.env());
-    let shop = new ShopClient(child.url);
-    const product = await shop.createProduct(20, 300);
-    const wallets = await Promise.all([shop.createWallet(1_500), shop.createWallet(100_000)]);
-    const accepted: string[] = [];
-    const burst = Array.from({ length: 40 }, (_, i) =>
-      shop
-        .placeOrder(wallets[i % 2]!.customerId, [{ productId: product.id, quantity: 1 }])
-        .then((res) => {
-          if (res.status === 202) accepted.push(res.body.id);
-        })
-        .catch(() => undefined), // requests cut by the kill
-    );
-    // Kill once some orders are in, while the relay and handlers are busy.
-    while (accepted.length < 15) await new Promise((r) => setTimeout(r, 5));
-    await child.kill('SIGKILL');
-    await Promise.all(burst);
-
-    child = await startChildApp(storage.env());
-    shop = new ShopClient(child.url);
-    // An order can be committed while its 202 was cut by the kill: count those too.
-    const stored = (await Promise.all(wallets.map((w) => shop.ordersOf(w.customerId)))).flat();
-    expect(stored).toEqual(expect.arrayContaining(accepted));
-    await expectInvariants(shop, {
-      products: [{ id: product.id, initialStock: 20 }],
-      wallets: wallets.map((w) => ({ customerId: w.customerId, initialBalance: w.balanceCents })),
-      orderIds: stored,
-    });
+    await expectSurvivesKillMidBurst({ env: storage.env(), stock: 20, orders: 40, killAfter: 15, onChild: (c) => (child = c) });
   });
 });
