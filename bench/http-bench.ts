@@ -3,19 +3,24 @@
  * a bare Express 5 + pg handler running the same query, on PostgreSQL.
  *
  * Each server runs in a child process of its own; autocannon runs here, so the
- * load generator never shares an event loop with the server it measures. The
- * servers are benched one after the other (never at the same time) against the
- * same fresh database and the same product, each phase preceded by a warm-up,
- * and the pair is repeated (order alternating) so noise does not decide the ratio.
+ * load generator never shares an event loop with the server it measures. Both
+ * servers run side by side on the same fresh database and product, but only
+ * one is loaded at a time: after a warm-up, the load alternates between them
+ * in short slices (kit, bare, bare, kit, ...), so a drift of a shared machine
+ * (another process, a noisy neighbour of the VM) hits both alike instead of
+ * deciding the ratio. Each server's figure is its requests over its loaded time.
  *
  * Env:
  *   BENCH_DATABASE_URL  base PostgreSQL URL (default postgres://postgres@127.0.0.1:5432/test);
  *                       the bench creates and drops its own database mmk_bench_<pid> next to it
- *   BENCH_DURATION      measured seconds per phase (default 10)
- *   BENCH_WARMUP        warm-up seconds before each measured phase (default 3)
+ *   BENCH_DURATION      measured seconds per server and round (default 10)
+ *   BENCH_SLICE         seconds per load slice (default 2)
+ *   BENCH_ROUNDS        rounds, each with a fresh pair of server processes (default 3);
+ *                       the ratio is the median of the rounds' ratios
+ *   BENCH_WARMUP        warm-up seconds per server and round before measuring (default 5)
  *   BENCH_CONNECTIONS   concurrent connections (default 50)
- *   BENCH_ROUNDS        kit/bare pairs (default 2); the best phase of each server counts
  *   DATABASE_POOL_MAX   the kit's per-module pool (default 5); the bare pool gets the same max
+ *   BENCH_NODE_ARGS     extra node flags for both servers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
@@ -33,23 +38,26 @@ const GOAL = 0.9;
 const settings = {
   baseUrl: process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test',
   duration: intEnv('BENCH_DURATION', 10),
-  warmup: intEnv('BENCH_WARMUP', 3, 0),
+  slice: intEnv('BENCH_SLICE', 2),
+  rounds: intEnv('BENCH_ROUNDS', 3),
+  warmup: intEnv('BENCH_WARMUP', 5, 0),
   connections: intEnv('BENCH_CONNECTIONS', 50),
-  rounds: intEnv('BENCH_ROUNDS', 2),
   poolMax: intEnv('DATABASE_POOL_MAX', 5),
+  nodeArgs: (process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
 };
 
 type ServerName = 'kit' | 'bare';
 
-interface Phase {
+/** One load slice against one server. */
+interface Slice {
   server: ServerName;
-  round: number;
-  reqPerSec: number;
-  total: number;
+  requests: number;
+  /** Seconds the slice really lasted. */
+  seconds: number;
   p50: number;
   p99: number;
-  /** Server process CPU time (user + system) per request of the measured phase. */
-  cpuUsPerReq: number;
+  /** Server process CPU time (user + system) during the slice, µs. */
+  cpuUs: number;
 }
 
 // ---------------------------------------------------------------- database
@@ -70,8 +78,10 @@ interface RunningServer {
 const children = new Set<ChildProcess>();
 
 function startServer(name: ServerName, dbUrl: string): Promise<RunningServer> {
-  const env: NodeJS.ProcessEnv = { ...process.env, BENCH_DB_URL: dbUrl, BENCH_POOL_MAX: String(settings.poolMax) };
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', `${name}-server.ts`)], {
+  // Both servers run as deployed: NODE_ENV=production (for the kit, that turns the
+  // development-only nested-database check off; Express itself barely looks at it).
+  const env: NodeJS.ProcessEnv = { NODE_ENV: 'production', ...process.env, BENCH_DB_URL: dbUrl, BENCH_POOL_MAX: String(settings.poolMax) };
+  const child = spawn(process.execPath, [...settings.nodeArgs, '--import', 'tsx', join(ROOT, 'bench', `${name}-server.ts`)], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
@@ -166,36 +176,25 @@ async function getJson(url: string): Promise<unknown> {
   return response.json();
 }
 
-async function phase(name: ServerName, round: number, dbUrl: string, path: string, expected: unknown): Promise<Phase> {
-  const server = await startServer(name, dbUrl);
-  try {
-    const body = await getJson(`${server.url}${path}`);
-    if (!isDeepStrictEqual(body, expected)) {
-      throw new Error(`${name} answered ${JSON.stringify(body)}, expected ${JSON.stringify(expected)}`);
-    }
-    if (settings.warmup > 0) await load(server, path, settings.warmup);
-    const cpuBefore = await cpuOf(server);
-    const result = await load(server, path, settings.duration);
-    const cpuAfter = await cpuOf(server);
-    const measured: Phase = {
-      server: name,
-      round,
-      // Completed requests over the phase's real elapsed time (autocannon's per-second
-      // average drifts when a sampling tick is late on a busy machine).
-      reqPerSec: result.requests.total / result.duration,
-      total: result.requests.total,
-      p50: result.latency.p50,
-      p99: result.latency.p99,
-      cpuUsPerReq: (cpuAfter - cpuBefore) / result.requests.total,
-    };
-    console.log(
-      `  round ${round} ${name.padEnd(4)} ${fmt(measured.reqPerSec, 0).padStart(8)} req/s  ` +
-        `p50 ${fmt(measured.p50, 0)} ms  p99 ${fmt(measured.p99, 0)} ms  ` +
-        `server CPU ${fmt(measured.cpuUsPerReq, 0)} µs/req  (${measured.total} requests, all 2xx)`,
-    );
-    return measured;
-  } finally {
-    await stopServer(server);
+async function slice(server: RunningServer, path: string): Promise<Slice> {
+  const cpuBefore = await cpuOf(server);
+  const result = await load(server, path, settings.slice);
+  const cpuAfter = await cpuOf(server);
+  return {
+    server: server.name,
+    requests: result.requests.total,
+    // autocannon's per-second average drifts when a sampling tick is late on a busy machine.
+    seconds: result.duration,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    cpuUs: cpuAfter - cpuBefore,
+  };
+}
+
+async function checkAnswer(server: RunningServer, path: string, expected: unknown): Promise<void> {
+  const body = await getJson(`${server.url}${path}`);
+  if (!isDeepStrictEqual(body, expected)) {
+    throw new Error(`${server.name} answered ${JSON.stringify(body)}, expected ${JSON.stringify(expected)}`);
   }
 }
 
@@ -211,9 +210,24 @@ function median(values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-function best(phases: Phase[], name: ServerName): Phase {
-  const mine = phases.filter((p) => p.server === name);
-  return mine.reduce((a, b) => (b.reqPerSec > a.reqPerSec ? b : a), mine[0]!);
+interface Summary {
+  reqPerSec: number;
+  requests: number;
+  p50: number;
+  p99: number;
+  cpuUsPerReq: number;
+}
+
+function summarize(slices: Slice[], name: ServerName): Summary {
+  const mine = slices.filter((s) => s.server === name);
+  const requests = mine.reduce((sum, s) => sum + s.requests, 0);
+  return {
+    reqPerSec: requests / mine.reduce((sum, s) => sum + s.seconds, 0),
+    requests,
+    p50: median(mine.map((s) => s.p50)),
+    p99: median(mine.map((s) => s.p99)),
+    cpuUsPerReq: mine.reduce((sum, s) => sum + s.cpuUs, 0) / requests,
+  };
 }
 
 function table(rows: string[][]): string {
@@ -243,18 +257,18 @@ async function main(): Promise<number> {
   console.log(
     `bench:http  GET /api/catalog/products/:id  kit vs bare Express 5 + pg\n` +
       `  node ${process.version}, ${availableParallelism()} cores, load average ${loadavg().map((l) => fmt(l, 2)).join(' ')}, database ${dbName}\n` +
-      `  ${settings.connections} connections, ${settings.warmup} s warm-up + ${settings.duration} s measured per phase, ` +
-      `${settings.rounds} rounds, pool max ${settings.poolMax} (kit catalog pool and bare pg.Pool)\n`,
+      `  ${settings.connections} connections, ${settings.warmup} s warm-up + ${settings.duration} s measured per server and round ` +
+      `in ${settings.slice} s slices, ${settings.rounds} rounds, pool max ${settings.poolMax} (kit catalog pool and bare pg.Pool)\n`,
   );
 
   await admin((c) => c.query(`create database "${dbName}"`));
   dbCreated = true;
   try {
     // The kit migrates the fresh database on start; one product, created through the kit's API.
-    const kit = await startServer('kit', dbUrl);
+    const seeder = await startServer('kit', dbUrl);
     let product: { id: string; sku: string; name: string; priceCents: number; stock: number };
     try {
-      const response = await fetch(`${kit.url}/api/catalog/products`, {
+      const response = await fetch(`${seeder.url}/api/catalog/products`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ sku: 'BENCH-1', name: 'Benchmark mug', priceCents: 1250, stock: 1000 }),
@@ -262,42 +276,60 @@ async function main(): Promise<number> {
       if (response.status !== 201) throw new Error(`POST /api/catalog/products answered ${response.status}: ${await response.text()}`);
       product = (await response.json()) as typeof product;
     } finally {
-      await stopServer(kit);
+      await stopServer(seeder);
     }
     const path = `/api/catalog/products/${product.id}`;
 
-    const phases: Phase[] = [];
+    const slices: Slice[] = [];
+    const roundRatios: number[] = [];
+    const pairs = Math.max(1, Math.round(settings.duration / settings.slice));
     for (let round = 1; round <= settings.rounds; round++) {
-      // Alternate who goes first, so a drift of the machine hits both alike.
-      const order: ServerName[] = round % 2 === 1 ? ['kit', 'bare'] : ['bare', 'kit'];
-      for (const name of order) phases.push(await phase(name, round, dbUrl, path, product));
+      // Fresh processes every round: how a process happens to be placed and compiled
+      // varies by ±20 % on a small VM, so no single pair of processes decides.
+      const servers = { kit: await startServer('kit', dbUrl), bare: await startServer('bare', dbUrl) };
+      try {
+        for (const server of Object.values(servers)) await checkAnswer(server, path, product);
+        if (settings.warmup > 0) {
+          for (const server of Object.values(servers)) await load(server, path, settings.warmup);
+        }
+        const mine: Slice[] = [];
+        for (let pair = 1; pair <= pairs; pair++) {
+          // Alternate who goes first (kit, bare, bare, kit, ...), so a trend hits both alike.
+          const order: ServerName[] = pair % 2 === 1 ? ['kit', 'bare'] : ['bare', 'kit'];
+          for (const name of order) mine.push(await slice(servers[name], path));
+        }
+        const [kit, bare] = [summarize(mine, 'kit'), summarize(mine, 'bare')];
+        roundRatios.push(kit.reqPerSec / bare.reqPerSec);
+        slices.push(...mine);
+        console.log(
+          `  round ${round}  kit ${fmt(kit.reqPerSec, 0).padStart(6)} req/s ${fmt(kit.cpuUsPerReq, 0).padStart(4)} µs CPU/req   ` +
+            `bare ${fmt(bare.reqPerSec, 0).padStart(6)} req/s ${fmt(bare.cpuUsPerReq, 0).padStart(4)} µs CPU/req   ` +
+            `ratio ${fmt(kit.reqPerSec / bare.reqPerSec, 2)}`,
+        );
+      } finally {
+        await Promise.all(Object.values(servers).map(stopServer));
+      }
     }
 
-    const kitBest = best(phases, 'kit');
-    const bareBest = best(phases, 'bare');
-    const ratio = kitBest.reqPerSec / bareBest.reqPerSec;
+    const kit = summarize(slices, 'kit');
+    const bare = summarize(slices, 'bare');
+    const ratio = median(roundRatios);
     const rows = [
-      [`server (best of ${settings.rounds})`, 'req/s', 'p50 ms', 'p99 ms', 'server CPU µs/req'],
-      ...[kitBest, bareBest].map((p) => [
-        p.server === 'kit' ? 'kit (createApp, SHOP_MODULES)' : 'bare Express 5 + pg',
-        fmt(p.reqPerSec, 0),
-        fmt(p.p50, 0),
-        fmt(p.p99, 0),
-        fmt(p.cpuUsPerReq, 0),
+      [`server (${settings.rounds} rounds x ${pairs} slices of ${settings.slice} s)`, 'req/s', 'p50 ms', 'p99 ms', 'server CPU µs/req'],
+      ...([['kit (createApp, SHOP_MODULES)', kit], ['bare Express 5 + pg', bare]] as const).map(([label, x]) => [
+        label,
+        fmt(x.reqPerSec, 0),
+        fmt(x.p50, 0),
+        fmt(x.p99, 0),
+        fmt(x.cpuUsPerReq, 0),
       ]),
     ];
     console.log(`\n${table(rows)}\n`);
-    const perRound = Array.from({ length: settings.rounds }, (_, i) => {
-      const k = phases.find((p) => p.round === i + 1 && p.server === 'kit')!;
-      const b = phases.find((p) => p.round === i + 1 && p.server === 'bare')!;
-      return fmt(k.reqPerSec / b.reqPerSec, 2);
-    });
-    console.log(`ratio kit/bare (req/s): ${fmt(ratio, 2)}  (per round: ${perRound.join(', ')})  goal >= ${GOAL}: ${ratio >= GOAL ? 'met' : 'NOT met'}`);
-    const cpuMedian = (name: ServerName) => median(phases.filter((p) => p.server === name).map((p) => p.cpuUsPerReq));
     console.log(
-      `server CPU per request (median): kit ${fmt(cpuMedian('kit'), 0)} µs, bare ${fmt(cpuMedian('bare'), 0)} µs ` +
-        `(kit/bare ${fmt(cpuMedian('kit') / cpuMedian('bare'), 2)})`,
+      `ratio kit/bare (req/s, median of rounds): ${fmt(ratio, 2)}  (rounds: ${roundRatios.map((r) => fmt(r, 2)).join(', ')}; ` +
+        `all slices pooled: ${fmt(kit.reqPerSec / bare.reqPerSec, 2)})  goal >= ${GOAL}: ${ratio >= GOAL ? 'met' : 'NOT met'}`,
     );
+    console.log(`server CPU per request: kit ${fmt(kit.cpuUsPerReq, 0)} µs, bare ${fmt(bare.cpuUsPerReq, 0)} µs (kit/bare ${fmt(kit.cpuUsPerReq / bare.cpuUsPerReq, 2)})`);
     console.log(`load average at the end: ${loadavg().map((l) => fmt(l, 2)).join(' ')}`);
     return 0;
   } finally {

@@ -4,6 +4,8 @@ import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError, createLogger } from '../src/kernel/index.js';
 import { errorHandler, notFoundHandler } from '../src/kernel/http/error-handler.js';
+import { responseRecorder } from '../src/kernel/http/request-context.js';
+import { createMetrics } from '../src/kernel/health/metrics.js';
 import type { HttpResult, ShopClient } from './support/shop-client.js';
 import { pgliteTopology, type RunningShop } from './support/topologies.js';
 
@@ -532,8 +534,9 @@ describe('a 500 never leaks internals', () => {
       const status = Number(req.params.status);
       throw Object.assign(new Error(req.query.expose ? 'exposed reason' : SECRET), { status, expose: Boolean(req.query.expose) });
     });
-    app.use(notFoundHandler());
-    app.use(errorHandler(createLogger('silent')));
+    const recorder = responseRecorder({ logger: createLogger('silent'), metrics: createMetrics() });
+    app.use(notFoundHandler(recorder));
+    app.use(errorHandler(createLogger('silent'), recorder));
     await new Promise<void>((ready) => {
       server = app.listen(0, '127.0.0.1', () => ready());
     });

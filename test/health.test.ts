@@ -54,8 +54,19 @@ describe('/health and /metrics', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
     const text = res.body as string;
-    expect(text).toMatch(/http_request_duration_seconds_count\{method="POST",route="\/api\/orders\/",status="202"\} [1-9]/);
+    expect(text).toMatch(/http_request_duration_seconds_count\{method="POST",route="\/api\/orders",status="202"\} [1-9]/);
     expect(text).toMatch(/http_request_duration_seconds_count\{method="POST",route="\/api\/catalog\/products",status="400"\} [1-9]/);
+    expect(text).toMatch(/# TYPE http_request_duration_seconds histogram/);
+    // Buckets are cumulative and end in +Inf = count; the sum is in seconds.
+    const series = 'method="GET",route="/api/catalog/products/:id",status="200"';
+    await shop.request('GET', `/api/catalog/products/${product.id}`);
+    const again = (await shop.request('GET', '/metrics')).body as string;
+    const value = (line: string) => Number(again.split('\n').find((l) => l.startsWith(line))?.split(' ').pop());
+    const buckets = ['0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '2.5', '+Inf'].map((le) => value(`http_request_duration_seconds_bucket{le="${le}",${series}}`));
+    expect(buckets.every((b, i) => Number.isFinite(b) && (i === 0 || b >= buckets[i - 1]!))).toBe(true);
+    expect(buckets.at(-1)).toBe(value(`http_request_duration_seconds_count{${series}}`));
+    expect(buckets.at(-1)).toBeGreaterThanOrEqual(1);
+    expect(value(`http_request_duration_seconds_sum{${series}}`)).toBeGreaterThan(0);
     expect(text).toMatch(/events_handled_total\{handler="shipping.create-shipment",outcome="handled"\} [1-9]/);
     expect(text).toMatch(/events_published_total\{module="orders"\} [1-9]/);
     expect(text).toMatch(/outbox_pending_events\{module="catalog"\} \d+/);

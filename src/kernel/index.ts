@@ -4,7 +4,8 @@
  */
 export { AppError, ERROR_KINDS, type ErrorKind, type ErrorBody } from './errors/app-error.js';
 export { loadConfig, ConfigError, type Config } from './config/config.js';
-export { createLogger, runWithContext, currentCorrelationId, type Logger } from './logging/logger.js';
+export { createLogger, type Logger } from './logging/logger.js';
+export type { CallContext } from './context/call-context.js';
 export type { Database, ModuleDb } from './db/module-db.js';
 /** The query builder type of the scoped handles (modules never import knex itself). */
 export type { Knex } from 'knex';

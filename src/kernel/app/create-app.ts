@@ -16,8 +16,7 @@ import { checkHealth } from '../health/health.js';
 import { createMetrics, type Metrics } from '../health/metrics.js';
 import { errorHandler, notFoundHandler } from '../http/error-handler.js';
 import { mountRoutes } from '../http/mount-routes.js';
-import { requestId } from '../http/request-id.js';
-import { requestLogger } from '../http/request-logger.js';
+import { requestContext, responseRecorder } from '../http/request-context.js';
 import { createLogger } from '../logging/logger.js';
 import type { ApiBinding } from '../module/api-binding.js';
 import type { ModuleDefinition } from '../module/define-module.js';
@@ -92,6 +91,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       transport,
       logger,
       leaseMs: config.eventClaimLeaseMs,
+      pollMs: config.eventRelayPollMs,
       resetClaimsOnStart: database.kind === 'pglite',
       ...options.relay,
       onPublished: (count) => metrics.eventsPublished.inc({ module: module.definition.name }, count),
@@ -162,10 +162,13 @@ function buildHttp({ modules, database, transport, logger, metrics }: HttpParts)
   const http = express();
   http.disable('x-powered-by');
   http.set('etag', false);
-  http.use(requestId());
-  http.use(metrics.httpMiddleware);
-  http.use(requestLogger(logger));
-  http.get('/health', async (_req, res) => {
+  // `/products/` is not `/products`: one URL per resource, as the module routers had it.
+  http.set('strict routing', true);
+  const recorder = responseRecorder({ logger, metrics });
+  const healthMetric = recorder.route('GET', '/health');
+  const metricsMetric = recorder.route('GET', '/metrics');
+  http.use(requestContext());
+  http.get('/health', async (req, res) => {
     const report = await checkHealth(
       { database: () => database.ping(), eventBus: () => transport.ping() },
       Object.fromEntries(
@@ -176,8 +179,9 @@ function buildHttp({ modules, database, transport, logger, metrics }: HttpParts)
       ),
     );
     res.status(report.status === 'up' ? 200 : 503).json(report);
+    recorder.record(req, res, healthMetric);
   });
-  http.get('/metrics', async (_req, res) => {
+  http.get('/metrics', async (req, res) => {
     await Promise.all(
       modules.map(async (m) => {
         const backlog = await outboxBacklog(database.forModule(m.definition.name)).catch(() => undefined);
@@ -185,10 +189,11 @@ function buildHttp({ modules, database, transport, logger, metrics }: HttpParts)
       }),
     );
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    recorder.record(req, res, metricsMetric);
   });
-  for (const module of modules) http.use(`/api/${module.definition.name}`, mountRoutes(module.routes));
-  http.use(notFoundHandler());
-  http.use(errorHandler(logger));
+  for (const module of modules) mountRoutes(http, `/api/${module.definition.name}`, module.routes, recorder);
+  http.use(notFoundHandler(recorder));
+  http.use(errorHandler(logger, recorder));
   return http;
 }
 

@@ -12,6 +12,14 @@ import { createPostgresDatabase } from '../db/postgres-database.js';
  * const db = await openDatabase(loadConfig(process.env));
  */
 export async function openDatabase(config: Config, logger?: Logger): Promise<Database> {
-  if (config.databaseUrl) return createPostgresDatabase({ url: config.databaseUrl, poolMax: config.databasePoolMax, moduleRoles: config.databaseModuleRoles, logger });
+  if (config.databaseUrl) {
+    return createPostgresDatabase({
+      url: config.databaseUrl,
+      poolMax: config.databasePoolMax,
+      moduleRoles: config.databaseModuleRoles,
+      nestingCheck: config.databaseNestingCheck,
+      logger,
+    });
+  }
   return createPgliteDatabase({ dataDir: join(config.dataDir, 'pglite') });
 }

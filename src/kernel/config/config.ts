@@ -35,6 +35,9 @@ const schema = z.object({
   EVENT_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, 'expected 1 to 40 letters, digits, _ or -').default('mmk'),
   EVENT_WORKER_CONCURRENCY: integer(1, 1_000).default(16),
   EVENT_LOCK_MS: integer(1_000, 3_600_000).default(30_000),
+  EVENT_RELAY_POLL_MS: integer(10, 600_000).default(1_000),
+  DATABASE_NESTING_CHECK: z.enum(['on', 'off'], { error: 'expected "on" or "off"' }).optional(),
+  NODE_ENV: z.string().optional(),
 });
 
 /** Settings of one process, read from the environment at start. */
@@ -60,6 +63,18 @@ export interface Config {
   eventWorkerConcurrency: number;
   /** BullMQ: a worker's lock on a job; after a crash the job runs again once it expires. */
   eventLockMs: number;
+  /**
+   * How often an idle relay looks at its outbox. A commit that publishes
+   * nudges its own process's relay at once; the poll only picks up rows left
+   * by a crashed process or a process without a relay.
+   */
+  eventRelayPollMs: number;
+  /**
+   * On PostgreSQL, refuse database work started inside open database work
+   * (`KERNEL.NESTED_DB_ACCESS`). Costs every promise a hook on Node 20, so it
+   * defaults to off when NODE_ENV=production and on otherwise; always on for PGlite.
+   */
+  databaseNestingCheck: boolean;
 }
 
 /** Raised for a bad setting; its message is the one line printed at start-up. */
@@ -97,5 +112,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     eventQueuePrefix: s.EVENT_QUEUE_PREFIX,
     eventWorkerConcurrency: s.EVENT_WORKER_CONCURRENCY,
     eventLockMs: s.EVENT_LOCK_MS,
+    eventRelayPollMs: s.EVENT_RELAY_POLL_MS,
+    databaseNestingCheck: (s.DATABASE_NESTING_CHECK ?? (s.NODE_ENV === 'production' ? 'off' : 'on')) === 'on',
   };
 }

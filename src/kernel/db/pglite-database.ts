@@ -3,7 +3,8 @@ import { PGlite } from '@electric-sql/pglite';
 import knexFactory from 'knex';
 import ClientPgLite from 'knex-pglite';
 import { assertIdentifier, type Database, type ModuleDb } from './module-db.js';
-import { runInDbScope } from './db-scope.js';
+import { bindCallContext } from '../context/call-context.js';
+import { dbScope } from './db-scope.js';
 import { SerialQueue } from './serial-queue.js';
 
 export interface PgliteDatabaseOptions {
@@ -25,6 +26,8 @@ export async function createPgliteDatabase(options: PgliteDatabaseOptions): Prom
   await pglite.waitReady;
   const knex = knexFactory({ client: ClientPgLite as never, dialect: 'postgres', connection: () => ({ pglite }) as object });
   const queue = new SerialQueue();
+  // Always on: with one connection, nested work would wait for itself forever.
+  const runInDbScope = dbScope(true);
 
   const database: Database = {
     kind: 'pglite',
@@ -35,6 +38,13 @@ export async function createPgliteDatabase(options: PgliteDatabaseOptions): Prom
       const path = `set search_path to "${assertIdentifier(schema)}"`;
       return {
         schema,
+        query: <R extends object>(sql: string, params?: readonly unknown[]) =>
+          runInDbScope(schema, () =>
+            queue.run(async () => {
+              await pglite.exec(path);
+              return (await pglite.query<R>(sql, params as unknown[] | undefined)).rows;
+            }),
+          ),
         read: (fn) =>
           runInDbScope(schema, () =>
             queue.run(async () => {
@@ -42,10 +52,11 @@ export async function createPgliteDatabase(options: PgliteDatabaseOptions): Prom
               return fn(knex);
             }),
           ),
-        transaction: (fn) =>
+        transaction: (fn, context) =>
           runInDbScope(schema, () =>
             queue.run(() =>
               knex.transaction(async (trx) => {
+                bindCallContext(trx, context);
                 await trx.raw(path);
                 return fn(trx);
               }),

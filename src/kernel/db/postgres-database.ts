@@ -1,7 +1,9 @@
 import knexFactory, { type Knex } from 'knex';
+import pg from 'pg';
 import type { Logger } from 'pino';
-import { assertIdentifier, type Database, type ModuleDb } from './module-db.js';
-import { runInDbScope } from './db-scope.js';
+import { assertIdentifier, type Database, type ModuleDb, type OwnerDb } from './module-db.js';
+import { bindCallContext, type CallContext } from '../context/call-context.js';
+import { dbScope } from './db-scope.js';
 import { moduleRoleName } from './module-roles.js';
 
 export interface PostgresDatabaseOptions {
@@ -10,6 +12,8 @@ export interface PostgresDatabaseOptions {
   poolMax: number;
   /** Run each module's queries as its own role (see module-roles.ts); on by default. */
   moduleRoles?: boolean;
+  /** Refuse nested database work (see db-scope.ts); on by default. */
+  nestingCheck?: boolean;
   /** Where knex's own warnings go (a dropped connection, say) instead of the console. */
   logger?: Logger;
 }
@@ -24,66 +28,95 @@ function knexLog(logger: Logger | undefined): Knex.Config['log'] {
   };
 }
 
+function rowsOf<R>(result: pg.QueryResult): R[] {
+  return result.rows as R[];
+}
+
 /**
- * PostgreSQL with one small pool per module, each connection pinned to the
- * module's schema when it is opened, so a scoped query costs no extra round trip.
+ * Startup options that pin every connection of a module's pool to the
+ * module's schema (and role) as the server opens it: no extra round trip per
+ * connection or query. Options already in the URL are kept.
+ */
+function pinnedOptions(url: string, schema: string, role: string | undefined): string {
+  let given = '';
+  try {
+    given = new URL(url).searchParams.get('options') ?? '';
+  } catch {
+    // Not a URL (a key=value string, say): pg reports it when it connects.
+  }
+  const pins = [...(role ? [`-c role=${role}`] : []), `-c search_path=${schema}`];
+  return [given, ...pins].filter(Boolean).join(' ');
+}
+
+/**
+ * PostgreSQL with one small `pg` pool per module, each connection pinned to
+ * the module's schema and role when it is opened. Hot reads go straight to
+ * the pool (`query`); knex borrows connections from the same pool for
+ * query-built reads and transactions, so a module never holds more than
+ * `poolMax` connections.
  *
  * @example
  * const db = createPostgresDatabase({ url: 'postgres://postgres@127.0.0.1:5432/test', poolMax: 5 });
  */
 export function createPostgresDatabase(options: PostgresDatabaseOptions): Database {
-  const pools = new Map<string, Knex>();
+  const modules = new Map<string, { pool: pg.Pool; knex: Knex }>();
   const log = knexLog(options.logger);
   const admin = knexFactory({ client: 'pg', connection: options.url, pool: { min: 0, max: 2 }, log });
 
   const moduleRoles = options.moduleRoles ?? true;
+  const runInDbScope = dbScope(options.nestingCheck ?? true);
 
-  function poolFor(schema: string): Knex {
-    let pool = pools.get(schema);
-    if (!pool) {
-      const pin = moduleRoles ? `set role "${moduleRoleName(schema)}"; set search_path to "${schema}"` : `set search_path to "${schema}"`;
-      pool = knexFactory({
-        client: 'pg',
-        connection: { connectionString: options.url, application_name: `mmk:${schema}` },
-        log,
-        pool: {
-          min: 0,
-          max: options.poolMax,
-          afterCreate: (conn: { query: (sql: string, cb: (err?: Error) => void) => void }, done: (err: Error | undefined, c: unknown) => void) => {
-            conn.query(pin, (err) => done(err, conn));
-          },
-        },
+  function poolFor(schema: string): { pool: pg.Pool; knex: Knex } {
+    let entry = modules.get(schema);
+    if (!entry) {
+      const pool = new pg.Pool({
+        connectionString: options.url,
+        application_name: `mmk:${schema}`,
+        options: pinnedOptions(options.url, schema, moduleRoles ? moduleRoleName(schema) : undefined),
+        max: options.poolMax,
+        // No wait limit for a free connection (pg's default): a limit arms a timer for
+        // every query that queues, a visible cost on a busy pool (docs/benchmarks.md).
       });
-      pools.set(schema, pool);
+      // An idle connection that dies (server restart, network) must not crash the process.
+      pool.on('error', (err) => options.logger?.warn({ err, module: schema }, 'idle database connection lost'));
+      entry = { pool, knex: knexFactory({ client: 'pg', connectionPool: pool, log }) };
+      modules.set(schema, entry);
     }
-    return pool;
+    return entry;
   }
 
   return {
     kind: 'postgres',
     forModule(schema: string): ModuleDb {
-      const pool = poolFor(assertIdentifier(schema));
+      const { pool, knex } = poolFor(assertIdentifier(schema));
       return {
         schema,
-        read: (fn) => runInDbScope(schema, () => fn(pool)),
-        transaction: (fn) => runInDbScope(schema, () => pool.transaction(fn)),
-      };
-    },
-    forOwner(schema: string): ModuleDb {
-      const path = `set local search_path to "${assertIdentifier(schema)}"`;
-      return {
-        schema,
-        read: (fn) => runInDbScope(schema, () => admin.transaction(async (trx) => {
-          await trx.raw(path);
-          return fn(trx);
-        })),
-        transaction: (fn) =>
+        query: <R extends object>(sql: string, params?: readonly unknown[]) =>
+          runInDbScope(schema, () => pool.query<R & pg.QueryResultRow>(sql, params as unknown[] | undefined)).then(rowsOf<R>),
+        read: (fn) => runInDbScope(schema, () => fn(knex)),
+        transaction: (fn, context) =>
           runInDbScope(schema, () =>
-            admin.transaction(async (trx) => {
-              await trx.raw(path);
+            knex.transaction((trx) => {
+              bindCallContext(trx, context);
               return fn(trx);
             }),
           ),
+      };
+    },
+    forOwner(schema: string): OwnerDb {
+      const path = `set local search_path to "${assertIdentifier(schema)}"`;
+      const inOwnerTransaction = <T>(fn: (trx: Knex.Transaction) => Promise<T>, context?: CallContext): Promise<T> =>
+        runInDbScope(schema, () =>
+          admin.transaction(async (trx) => {
+            bindCallContext(trx, context);
+            await trx.raw(path);
+            return fn(trx);
+          }),
+        );
+      return {
+        schema,
+        read: inOwnerTransaction,
+        transaction: inOwnerTransaction,
       };
     },
     ownership: moduleRoles ? 'roles' : 'search-path',
@@ -94,8 +127,10 @@ export function createPostgresDatabase(options: PostgresDatabaseOptions): Databa
       await admin.raw('select 1');
     },
     async close() {
-      await Promise.all([...pools.values(), admin].map((pool) => pool.destroy()));
-      pools.clear();
+      const entries = [...modules.values()];
+      modules.clear();
+      await Promise.all([...entries.map(({ knex }) => knex.destroy()), admin.destroy()]);
+      await Promise.all(entries.map(({ pool }) => pool.end()));
     },
   };
 }

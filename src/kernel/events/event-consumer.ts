@@ -4,7 +4,6 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { ModuleDb } from '../db/module-db.js';
 import { AppError } from '../errors/app-error.js';
-import { runWithContext } from '../logging/logger.js';
 import { eventKey, type EventDefinition, type EventSubscription } from '../module/contract.js';
 import type { EventConsumer, EventEnvelope } from './envelope.js';
 import type { EventPublisher } from './event-publisher.js';
@@ -16,6 +15,7 @@ export interface HandlerContext {
   /** Publishes an event of this module in the same transaction. */
   publish<S extends z.ZodType>(event: EventDefinition<S>, payload: z.input<S>): Promise<string>;
   envelope: EventEnvelope;
+  /** Bound to the event's correlation id, handler and event id. */
   logger: Logger;
 }
 
@@ -56,16 +56,16 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
   return {
     handlerId,
     eventKey: eventKey(definition.event),
-    handle: (envelope) =>
-      runWithContext({ correlationId: envelope.correlationId }, async () => {
-        const logger = options.logger.child({ handler: handlerId, eventId: envelope.id, event: envelope.name });
-        const parsed = definition.event.schema.safeParse(envelope.payload);
-        if (!parsed.success) {
-          throw new AppError('BAD_REQUEST', 'KERNEL.EVENT_UNREADABLE', `${envelope.name}@${envelope.version} does not match the schema of ${handlerId}`, {
-            details: parsed.error.issues,
-          });
-        }
-        const outcome = await db.transaction(async (trx) => {
+    async handle(envelope) {
+      const logger = options.logger.child({ correlationId: envelope.correlationId, handler: handlerId, eventId: envelope.id, event: envelope.name });
+      const parsed = definition.event.schema.safeParse(envelope.payload);
+      if (!parsed.success) {
+        throw new AppError('BAD_REQUEST', 'KERNEL.EVENT_UNREADABLE', `${envelope.name}@${envelope.version} does not match the schema of ${handlerId}`, {
+          details: parsed.error.issues,
+        });
+      }
+      const outcome = await db.transaction(
+        async (trx) => {
           const fresh = await trx('inbox').insert({ event_id: envelope.id, handler: handlerId }).onConflict(['event_id', 'handler']).ignore().returning('event_id');
           if (fresh.length === 0) return 'duplicate' as const;
           await definition.handle(parsed.data, {
@@ -75,16 +75,16 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
             logger,
           });
           return 'handled' as const;
-        });
-        logger.debug({ outcome }, 'event handled');
-        options.onHandled?.(handlerId, outcome);
-        return outcome;
-      }),
+        },
+        { correlationId: envelope.correlationId },
+      );
+      logger.debug({ outcome }, 'event handled');
+      options.onHandled?.(handlerId, outcome);
+      return outcome;
+    },
     async deadLetter(envelope, error, attempts) {
       const message = error instanceof Error ? error.message : String(error);
-      runWithContext({ correlationId: envelope.correlationId }, () =>
-        options.logger.error({ err: error, handler: handlerId, eventId: envelope.id, attempts }, 'event dead-lettered'),
-      );
+      options.logger.error({ err: error, correlationId: envelope.correlationId, handler: handlerId, eventId: envelope.id, attempts }, 'event dead-lettered');
       await db.read((k) =>
         k('dead_letters')
           .insert({

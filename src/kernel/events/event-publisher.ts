@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { z } from 'zod';
 import { AppError } from '../errors/app-error.js';
-import { currentCorrelationId } from '../logging/logger.js';
+import { callContextOf } from '../context/call-context.js';
 import type { EventDefinition } from '../module/contract.js';
 
 /**
@@ -46,7 +46,9 @@ export function createEventPublisher(options: EventPublisherOptions): EventPubli
         event_name: event.name,
         event_version: event.version,
         payload: JSON.stringify(parsed.data),
-        correlation_id: currentCorrelationId() ?? id,
+        // The transaction's context (the request, or the event being handled); an event
+        // published outside any context starts a correlation of its own.
+        correlation_id: callContextOf(trx)?.correlationId ?? id,
       });
       trx.executionPromise.then(options.onCommit, () => undefined);
       return id;

@@ -23,7 +23,7 @@ export interface OutboxRelayOptions {
 }
 
 export const DEFAULT_RELAY_BATCH_SIZE = 200;
-export const DEFAULT_RELAY_POLL_MS = 250;
+export const DEFAULT_RELAY_POLL_MS = 1000;
 export const DEFAULT_RELAY_LEASE_MS = 10_000;
 const MAX_ERROR_BACKOFF_MS = 5_000;
 

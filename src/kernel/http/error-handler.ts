@@ -1,6 +1,10 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { AppError, kindOfStatus } from '../errors/app-error.js';
+import { correlationIdOf, type ResponseRecorder } from './request-context.js';
+
+/** The metrics label of requests no route matched. */
+const UNMATCHED = 'unmatched';
 
 /** body-parser errors carry a `type`; these become client errors, not 500s. */
 function fromBodyParser(error: { type?: string; message?: string }): AppError | undefined {
@@ -54,24 +58,26 @@ function fromClientStatus(error: unknown): AppError | undefined {
  * unknown as 500 `KERNEL.INTERNAL` with the cause logged and never sent.
  *
  * @example
- * app.use(errorHandler(logger));
+ * app.use(errorHandler(logger, recorder));
  */
-export function errorHandler(logger: Logger): ErrorRequestHandler {
+export function errorHandler(logger: Logger, recorder: ResponseRecorder): ErrorRequestHandler {
   return function errorHandlerMiddleware(error: unknown, req, res, next) {
     if (res.headersSent) return next(error);
     const appError = fromBodyParser((error ?? {}) as { type?: string }) ?? fromClientStatus(error) ?? AppError.from(error);
     if (appError.kind === 'INTERNAL') {
-      logger.error({ err: appError.cause ?? appError, method: req.method, url: req.originalUrl }, 'request failed');
+      logger.error({ err: appError.cause ?? appError, correlationId: correlationIdOf(res), method: req.method, url: req.originalUrl }, 'request failed');
     } else if (appError.status >= 500) {
-      logger.warn({ err: appError, method: req.method, url: req.originalUrl }, 'request failed');
+      logger.warn({ err: appError, correlationId: correlationIdOf(res), method: req.method, url: req.originalUrl }, 'request failed');
     }
     res.status(appError.status).json(appError.toBody());
+    recorder.recordAs(req, res, typeof res.locals.route === 'string' ? res.locals.route : UNMATCHED);
   };
 }
 
 /** Unknown paths answer with the error JSON too. */
-export function notFoundHandler(): RequestHandler {
+export function notFoundHandler(recorder: ResponseRecorder): RequestHandler {
   return function notFound(req, res) {
     res.status(404).json(new AppError('NOT_FOUND', 'HTTP.ROUTE_NOT_FOUND', `no route for ${req.method} ${req.path}`).toBody());
+    recorder.recordAs(req, res, UNMATCHED);
   };
 }

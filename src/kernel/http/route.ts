@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { CallContext } from '../context/call-context.js';
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
@@ -27,7 +28,12 @@ export interface RouteDefinition<
   params?: P;
   query?: Q;
   body?: B;
-  handler(input: { params: z.output<P>; query: z.output<Q>; body: z.output<B> }): Promise<RouteResult>;
+  /**
+   * Gets the validated input and the request's `context`: pass the context on
+   * to the API calls and the transaction the request starts, so the events it
+   * causes carry the request's correlation id.
+   */
+  handler(input: { params: z.output<P>; query: z.output<Q>; body: z.output<B>; context: CallContext }): Promise<RouteResult>;
 }
 
 export function route<P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType>(

@@ -1,4 +1,5 @@
 import { AppError } from '../errors/app-error.js';
+import type { CallContext } from '../context/call-context.js';
 import type { ApiContract, ApiOf } from './contract.js';
 
 /**
@@ -9,12 +10,12 @@ export type ApiBinding = <C extends ApiContract>(contract: C, implementation: Ap
 
 function bindEach<C extends ApiContract>(
   contract: C,
-  call: (name: string, input: unknown) => Promise<unknown>,
+  call: (name: string, input: unknown, context: CallContext | undefined) => Promise<unknown>,
 ): ApiOf<C> {
-  const api: Record<string, (input: unknown) => Promise<unknown>> = {};
+  const api: Record<string, (input: unknown, context?: CallContext) => Promise<unknown>> = {};
   for (const name of Object.keys(contract.operations)) {
     // A named inner function keeps the operation name in stack traces.
-    api[name] = { [name]: (input: unknown) => call(name, input) }[name]!;
+    api[name] = { [name]: (input: unknown, context?: CallContext) => call(name, input, context) }[name]!;
   }
   return api as ApiOf<C>;
 }
@@ -36,9 +37,9 @@ function parseOrThrow(contract: ApiContract, name: string, side: 'input' | 'outp
  * container.bind(catalogApi.token).toConstantValue(localBinding(catalogApi, implementation));
  */
 export const localBinding: ApiBinding = (contract, implementation) =>
-  bindEach(contract, async (name, input) => {
-    const operation = (implementation as Record<string, (i: unknown) => Promise<unknown>>)[name]!;
-    return operation(parseOrThrow(contract, name, 'input', input));
+  bindEach(contract, async (name, input, context) => {
+    const operation = (implementation as Record<string, (i: unknown, c?: CallContext) => Promise<unknown>>)[name]!;
+    return operation(parseOrThrow(contract, name, 'input', input), context);
   });
 
 /**
@@ -51,12 +52,14 @@ export const localBinding: ApiBinding = (contract, implementation) =>
  * createApp({ modules, apiBindings: { catalog: jsonBinding } });
  */
 export const jsonBinding: ApiBinding = (contract, implementation) =>
-  bindEach(contract, async (name, input) => {
-    const operation = (implementation as Record<string, (i: unknown) => Promise<unknown>>)[name]!;
+  bindEach(contract, async (name, input, context) => {
+    const operation = (implementation as Record<string, (i: unknown, c?: CallContext) => Promise<unknown>>)[name]!;
     let responseText: string;
     try {
       const received = parseOrThrow(contract, name, 'input', JSON.parse(JSON.stringify(input ?? null)));
-      responseText = JSON.stringify((await operation(received)) ?? null);
+      // The context crosses as JSON too (a remote client sends it as the x-request-id header).
+      const receivedContext = context && (JSON.parse(JSON.stringify(context)) as CallContext);
+      responseText = JSON.stringify((await operation(received, receivedContext)) ?? null);
     } catch (error) {
       const appError = AppError.from(error);
       throw AppError.fromBody(JSON.parse(JSON.stringify(appError.toBody())), appError.status);

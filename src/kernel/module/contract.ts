@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { CallContext } from '../context/call-context.js';
 
 /**
  * An event a module publishes: a name (namespaced by the module), a version
@@ -47,10 +48,15 @@ export function defineApi<O extends Operations>(module: string, operations: O): 
   return { module, token: Symbol.for(`${module}.api`), operations };
 }
 
-/** The TypeScript interface of an API contract: one async function per operation. */
+/**
+ * The TypeScript interface of an API contract: one async function per
+ * operation. Callers pass their `CallContext` along, so work done on their
+ * behalf (today in-process, later in another service) keeps their correlation id.
+ */
 export type ApiOf<C extends ApiContract> = {
   [K in keyof C['operations']]: (
     input: z.input<C['operations'][K]['input']>,
+    context?: CallContext,
   ) => Promise<z.output<C['operations'][K]['output']>>;
 };
 

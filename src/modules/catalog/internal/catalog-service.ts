@@ -18,7 +18,7 @@ export interface CatalogService extends CatalogApi {
 export function createCatalogService(db: ModuleDb): CatalogService {
   return {
     async getProduct({ id }) {
-      return (await db.read((k) => findProduct(k, id))) ?? null;
+      return (await findProduct(db, id)) ?? null;
     },
     async listProducts(limit) {
       return db.read((k) => listProducts(k, limit));

@@ -1,4 +1,4 @@
-import type { Knex } from '../../../kernel/index.js';
+import type { Knex, ModuleDb } from '../../../kernel/index.js';
 import type { Product } from '../catalog.contract.js';
 
 interface ProductRow {
@@ -15,8 +15,9 @@ export function toProduct(row: ProductRow): Product {
   return { id: row.id, sku: row.sku, name: row.name, priceCents: Number(row.price_cents), stock: Number(row.stock) };
 }
 
-export async function findProduct(k: Knex, id: string): Promise<Product | undefined> {
-  const row = await k('products').select<ProductRow[]>(COLUMNS).where({ id }).first() as ProductRow | undefined;
+/** The hot read of the shop (GET /api/catalog/products/:id): plain SQL, no query builder. */
+export async function findProduct(db: ModuleDb, id: string): Promise<Product | undefined> {
+  const [row] = await db.query<ProductRow>(`select ${COLUMNS.join(', ')} from products where id = $1`, [id]);
   return row && toProduct(row);
 }
 

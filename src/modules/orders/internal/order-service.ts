@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { EventPublisher, ModuleDb } from '../../../kernel/index.js';
+import type { CallContext, EventPublisher, ModuleDb } from '../../../kernel/index.js';
 import type { CatalogApi } from '../../catalog/index.js';
 import { OrderPlaced, type Order } from '../orders.contract.js';
 import { findOrder, findOrdersOfCustomer, insertOrder } from './order-repository.js';
@@ -10,7 +10,8 @@ export interface PlaceOrderInput {
 }
 
 export interface OrderService {
-  placeOrder(input: PlaceOrderInput): Promise<Order>;
+  /** `context` is the request's: the OrderPlaced event carries its correlation id. */
+  placeOrder(input: PlaceOrderInput, context?: CallContext): Promise<Order>;
   getOrder(id: string): Promise<Order | undefined>;
   listOrders(customerId: string, limit: number): Promise<Order[]>;
 }
@@ -24,9 +25,9 @@ function mergeLines(items: PlaceOrderInput['items']): PlaceOrderInput['items'] {
 
 export function createOrderService(db: ModuleDb, events: EventPublisher, catalog: CatalogApi): OrderService {
   return {
-    async placeOrder(input) {
+    async placeOrder(input, context) {
       // Priced before the transaction: a module never calls another while holding one.
-      const priced = await catalog.priceItems({ items: mergeLines(input.items) });
+      const priced = await catalog.priceItems({ items: mergeLines(input.items) }, context);
       const order: Order = { id: randomUUID(), customerId: input.customerId, status: 'pending', totalCents: priced.totalCents, items: priced.items };
       await db.transaction(async (trx) => {
         await insertOrder(trx, order);
@@ -36,7 +37,7 @@ export function createOrderService(db: ModuleDb, events: EventPublisher, catalog
           totalCents: order.totalCents,
           items: order.items.map(({ productId, quantity }) => ({ productId, quantity })),
         });
-      });
+      }, context);
       return order;
     },
     getOrder: (id) => db.read((k) => findOrder(k, id)),

@@ -14,7 +14,7 @@ export function ordersRoutes(service: OrderService) {
       method: 'post',
       path: '/',
       body: NewOrder,
-      handler: async ({ body }) => ({ status: 202, body: await service.placeOrder(body) }),
+      handler: async ({ body, context }) => ({ status: 202, body: await service.placeOrder(body, context) }),
     }),
     route({
       method: 'get',

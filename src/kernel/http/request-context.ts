@@ -1,0 +1,70 @@
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { Request, RequestHandler, Response } from 'express';
+import type { Logger } from 'pino';
+import type { CallContext } from '../context/call-context.js';
+import type { HttpRouteMetric, Metrics } from '../health/metrics.js';
+
+const ACCEPTED_ID = /^[\w.:-]{1,128}$/;
+
+/** The request's context, as set by `requestContext()`. */
+export function callContextOfRequest(res: Response): CallContext {
+  return { correlationId: correlationIdOf(res) };
+}
+
+/** The request's correlation id (`x-request-id`), as set by `requestContext()`. */
+export function correlationIdOf(res: Response): string {
+  return String(res.locals.correlationId ?? 'none');
+}
+
+/**
+ * The kit's one middleware in front of every route: takes the request id from
+ * `x-request-id` (or makes one), echoes it and keeps it as the request's
+ * correlation id, and notes when the request arrived. No listener and no
+ * async context: module routes pay little on top of Express.
+ *
+ * @example
+ * app.use(requestContext());
+ */
+export function requestContext(): RequestHandler {
+  return function requestContextMiddleware(req, res, next) {
+    res.locals.startedAt = performance.now();
+    const given = req.headers['x-request-id'];
+    const correlationId = typeof given === 'string' && ACCEPTED_ID.test(given) ? given : randomUUID();
+    res.setHeader('x-request-id', correlationId);
+    res.locals.correlationId = correlationId;
+    next();
+  };
+}
+
+/**
+ * Records a response the kit has just sent: its duration in the metrics
+ * (labelled by route pattern, never the raw URL) and, at `debug`, one log
+ * line. Every response the kit writes (routes, errors, 404, /health,
+ * /metrics) goes through it.
+ */
+export interface ResponseRecorder {
+  /** The metric of a fixed route: resolve it once, when the route is mounted. */
+  route(method: string, route: string): HttpRouteMetric;
+  record(req: Request, res: Response, metric: HttpRouteMetric): void;
+  /** For responses whose route is known only now (errors, 404). */
+  recordAs(req: Request, res: Response, route: string): void;
+}
+
+export function responseRecorder({ logger, metrics }: { logger: Logger; metrics: Metrics }): ResponseRecorder {
+  const record = (req: Request, res: Response, metric: HttpRouteMetric) => {
+    const startedAt = res.locals.startedAt;
+    const ms = typeof startedAt === 'number' ? performance.now() - startedAt : 0;
+    metric.observe(res.statusCode, ms / 1000);
+    // A line per request at `info` would cost a visible share of throughput;
+    // failures are logged at `warn`/`error` by the error handler.
+    if (logger.isLevelEnabled('debug')) {
+      logger.debug({ correlationId: correlationIdOf(res), method: req.method, url: req.originalUrl, route: metric.route, status: res.statusCode, ms }, 'request');
+    }
+  };
+  return {
+    route: (method, route) => metrics.httpRoute(method, route),
+    record,
+    recordAs: (req, res, route) => record(req, res, metrics.httpRoute(req.method, route)),
+  };
+}
