@@ -48,6 +48,8 @@
  *                       outbox writes alone with the relay off, then relay + transport + consumers alone
  *                       draining that backlog, each with its CPU time per event
  *   BENCH_ONLY          comma list of raw,bullmq,memory to run a subset (default all)
+ *   BENCH_PUBLISH       how the kit's producer writes a transaction's events: "many" (default: one
+ *                       `events.publishMany`, a single insert) or "one" (one `events.publish` per event)
  *   BENCH_RELAY_BATCH, BENCH_RELAY_POLL_MS  relay options passed to createApp (experiments)
  *   DATABASE_POOL_MAX, EVENT_WORKER_CONCURRENCY, EVENT_MAX_ATTEMPTS  passed to the kit's config as usual
  */
@@ -64,7 +66,7 @@ import { withAdminClient, withDatabase } from './bench-database.js';
 import { intEnv } from './bench-env.js';
 import { z } from 'zod';
 import { consumes, createApp, defineEvent, defineModule, loadConfig, on, type App, type Config, type ModuleContext } from '../src/kernel/index.js';
-import { DEFAULT_RELAY_BATCH_SIZE, DEFAULT_RELAY_POLL_MS } from '../src/kernel/events/outbox-relay.js';
+import { DEFAULT_RELAY_BATCH_SIZE } from '../src/kernel/events/outbox-relay.js';
 import { DEFAULT_RETRY } from '../src/kernel/events/memory-transport.js';
 import { redisOptionsFromUrl } from '../src/kernel/events/redis-connection.js';
 
@@ -75,6 +77,12 @@ function optionalIntEnv(name: string): number | undefined {
 
 const PIPELINES = ['raw', 'bullmq', 'memory'] as const;
 type PipelineName = (typeof PIPELINES)[number];
+
+function publishMode(): 'one' | 'many' {
+  const mode = process.env.BENCH_PUBLISH || 'many';
+  if (mode !== 'one' && mode !== 'many') throw new Error(`BENCH_PUBLISH: expected "one" or "many" (got "${mode}")`);
+  return mode;
+}
 
 const settings = {
   baseUrl: process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test',
@@ -89,6 +97,7 @@ const settings = {
   splitEvents: intEnv('BENCH_SPLIT_EVENTS', 5_000, 0),
   relayBatch: optionalIntEnv('BENCH_RELAY_BATCH'),
   relayPollMs: optionalIntEnv('BENCH_RELAY_POLL_MS'),
+  publishOneByOne: publishMode() === 'one',
   only: (process.env.BENCH_ONLY || PIPELINES.join(','))
     .split(',')
     .map((s) => s.trim())
@@ -486,13 +495,16 @@ async function withKitApp<T>(bus: 'bullmq' | 'memory', databaseUrl: string, rela
     await app.start();
     const module = ctx!;
     let n = 0;
-    const produce: Produce = async (size) => {
-      const ids: string[] = [];
-      await module.db.transaction(async (trx) => {
-        for (let i = 0; i < size; i += 1) ids.push(await module.events.publish(trx, Tick, { n: n++ }));
-      });
-      return ids;
-    };
+    const produce: Produce = async (size) =>
+      module.db.transaction((trx) =>
+        settings.publishOneByOne
+          ? (async () => {
+              const ids: string[] = [];
+              for (let i = 0; i < size; i += 1) ids.push(await module.events.publish(trx, Tick, { n: n++ }));
+              return ids;
+            })()
+          : module.events.publishMany(trx, Tick, Array.from({ length: size }, () => ({ n: n++ }))),
+      );
     return await fn(produce);
   } finally {
     await app.stop();
@@ -689,8 +701,9 @@ async function main(): Promise<void> {
   );
   console.log(
     `  kit: DATABASE_POOL_MAX ${probeConfig.databasePoolMax}, EVENT_WORKER_CONCURRENCY ${probeConfig.eventWorkerConcurrency}, ` +
-      `relay batch ${settings.relayBatch ?? DEFAULT_RELAY_BATCH_SIZE}, poll ${settings.relayPollMs ?? DEFAULT_RELAY_POLL_MS} ms, ` +
-      `EVENT_MAX_ATTEMPTS ${probeConfig.eventMaxAttempts}, module roles on; Redis keys under ${KEY_PREFIX}*\n`,
+      `relay batch ${settings.relayBatch ?? DEFAULT_RELAY_BATCH_SIZE}, poll ${settings.relayPollMs ?? probeConfig.eventRelayPollMs} ms, ` +
+      `EVENT_MAX_ATTEMPTS ${probeConfig.eventMaxAttempts}, module roles on; Redis keys under ${KEY_PREFIX}*\n` +
+      `  kit producer: ${settings.publishOneByOne ? 'one events.publish (one insert) per event' : 'one events.publishMany (one insert) per transaction'} (BENCH_PUBLISH)\n`,
   );
 
   const results = await runPipelines(probeConfig);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { DelayedError, Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -28,12 +29,33 @@ function isUnreadable(error: unknown): boolean {
   return error instanceof AppError && error.code === 'KERNEL.EVENT_UNREADABLE';
 }
 
+/** A job's data: the events of one relay round for one handler (or, from older versions, one event). */
+export type EventJobData = { envelopes: EventEnvelope[] } | EventEnvelope;
+
+function envelopesOf(data: EventJobData): EventEnvelope[] {
+  return 'envelopes' in data ? data.envelopes : [data];
+}
+
+/**
+ * The job id of a batch: the same events for the same handler give the same id,
+ * so re-publishing a batch after a crash adds nothing while the job is known;
+ * any other composition is a new job, whose already handled events are inbox no-ops.
+ */
+function batchJobId(envelopes: readonly EventEnvelope[], handlerId: string): string {
+  if (envelopes.length === 1) return `${envelopes[0]!.id}.${handlerId}`;
+  const digest = createHash('sha256').update(envelopes.map((e) => e.id).join(',')).digest('hex').slice(0, 32);
+  return `batch-${envelopes.length}-${digest}.${handlerId}`;
+}
+
 /**
  * The BullMQ transport: one queue per handler (`<prefix>:<module>.<handler>`).
- * `publish` adds one job per event and consuming handler and resolves once
- * Redis has stored them; workers run the same consumers as the memory bus
- * (inbox included). BullMQ owns the retries with exponential backoff; the last
- * failed attempt ends in the consumer's dead-letter table.
+ * `publish` adds one job per relay round and consuming handler, holding that
+ * round's events for the handler, and resolves once Redis has stored them;
+ * workers run the same consumers as the memory bus (inbox included, one
+ * transaction for the events that arrive together). Retries stay per event:
+ * a job whose events partly fail keeps only the failed ones and is retried by
+ * BullMQ with exponential backoff; on the last attempt each still failing
+ * event goes to the consumer's dead-letter table.
  *
  * @example
  * const transport = new BullMqTransport({ redisUrl, prefix: 'mmk', routes, retry, logger });
@@ -69,26 +91,25 @@ export class BullMqTransport implements EventTransport {
 
   async publish(envelopes: readonly EventEnvelope[]): Promise<void> {
     const { maxAttempts, baseDelayMs } = this.#options.retry;
-    const jobs = new Map<string, Array<{ name: string; data: EventEnvelope; opts: object }>>();
+    const byHandler = new Map<string, EventEnvelope[]>();
     for (const envelope of envelopes) {
       for (const handlerId of this.#options.routes.get(`${envelope.name}@${envelope.version}`) ?? []) {
-        const list = jobs.get(handlerId) ?? [];
-        list.push({
-          name: envelope.name,
-          data: envelope,
-          opts: {
-            // Re-publishing after a crash adds nothing while the job is still known.
-            jobId: `${envelope.id}.${handlerId}`,
-            attempts: maxAttempts,
-            backoff: { type: 'exponential', delay: baseDelayMs },
-            removeOnComplete: { age: 3600, count: 10_000 },
-            removeOnFail: { age: 24 * 3600 },
-          },
-        });
-        jobs.set(handlerId, list);
+        const list = byHandler.get(handlerId) ?? [];
+        list.push(envelope);
+        byHandler.set(handlerId, list);
       }
     }
-    await Promise.all([...jobs].map(([handlerId, list]) => this.#queue(handlerId).addBulk(list)));
+    await Promise.all(
+      [...byHandler].map(([handlerId, list]) =>
+        this.#queue(handlerId).add(list.length === 1 ? list[0]!.name : 'events', { envelopes: list } satisfies EventJobData, {
+          jobId: batchJobId(list, handlerId),
+          attempts: maxAttempts,
+          backoff: { type: 'exponential', delay: baseDelayMs },
+          removeOnComplete: { age: 3600, count: 10_000 },
+          removeOnFail: { age: 24 * 3600 },
+        }),
+      ),
+    );
   }
 
   async start(): Promise<void> {
@@ -118,20 +139,27 @@ export class BullMqTransport implements EventTransport {
   #startWorker(consumer: EventConsumer): Worker {
     const worker = new Worker(
       consumer.handlerId,
-      async function deliverJob(job: Job<EventEnvelope>, token?: string) {
+      async function deliverJob(job: Job<EventJobData>, token?: string) {
+        const envelopes = envelopesOf(job.data);
+        const results = await Promise.allSettled(envelopes.map((envelope) => consumer.handle(envelope)));
+        const failed = results.flatMap((result, i) => (result.status === 'rejected' ? [{ envelope: envelopes[i]!, error: result.reason as unknown }] : []));
+        if (failed.length === 0) return;
+        const attempt = job.attemptsMade + 1;
+        const lastAttempt = attempt >= (job.opts.attempts ?? 1);
+        // A payload the handler cannot read will not become readable by retrying.
+        const retry = failed.filter((f) => !lastAttempt && !isUnreadable(f.error));
         try {
-          await consumer.handle(job.data);
-        } catch (error) {
-          const attempt = job.attemptsMade + 1;
-          if (attempt < (job.opts.attempts ?? 1) && !isUnreadable(error)) throw error;
-          try {
-            await consumer.deadLetter(job.data, error, attempt);
-          } catch {
-            // The dead-letter store is unreachable too: keep the job and try again later rather than lose it.
-            await job.moveToDelayed(Date.now() + DEAD_LETTER_RETRY_MS, token);
-            throw new DelayedError();
-          }
+          for (const f of failed) if (!retry.includes(f)) await consumer.deadLetter(f.envelope, f.error, attempt);
+        } catch {
+          // The dead-letter store is unreachable too: keep the job and try again later rather than lose it.
+          await job.moveToDelayed(Date.now() + DEAD_LETTER_RETRY_MS, token);
+          throw new DelayedError();
         }
+        if (retry.length === 0) return;
+        // Only the failed events are retried (with BullMQ's backoff); the handled ones are done.
+        if (retry.length < envelopes.length) await job.updateData({ envelopes: retry.map((f) => f.envelope) });
+        const { error } = retry[0]!;
+        throw error instanceof Error ? error : new Error(String(error));
       },
       {
         // Workers block on Redis: BullMQ requires maxRetriesPerRequest null on their connection.

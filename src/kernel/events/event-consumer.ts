@@ -47,40 +47,137 @@ export interface EventConsumerOptions {
   logger: Logger;
   definition: EventHandlerDefinition;
   onHandled?: (handlerId: string, outcome: 'handled' | 'duplicate' | 'dead_lettered') => void;
+  /** Most events handled in one transaction (see createEventConsumer); 1 turns batching off. */
+  maxBatch?: number;
 }
 
-/** Builds the consumer a transport calls for one handler. */
+export const DEFAULT_CONSUMER_BATCH = 200;
+
+type Outcome = 'handled' | 'duplicate';
+
+interface Pending {
+  envelope: EventEnvelope;
+  payload: unknown;
+  resolve: (outcome: Outcome) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Builds the consumer a transport calls for one handler.
+ *
+ * Deliveries are group-committed: while one transaction of this handler is
+ * running, the events that arrive meanwhile wait, and then run together in the
+ * next transaction (one multi-row inbox insert, then the handler once per
+ * fresh event, in arrival order). The first event of a quiet moment runs at
+ * once, so batching adds no latency; under load it saves a transaction per
+ * event. Should the shared transaction fail, every event of it runs again in a
+ * transaction of its own, so a failing event fails (and is retried or
+ * dead-lettered) alone and the others are not held back.
+ */
 export function createEventConsumer(options: EventConsumerOptions): EventConsumer {
   const { db, definition, publisher } = options;
   const handlerId = `${options.module}.${definition.name}`;
-  return {
-    handlerId,
-    eventKey: eventKey(definition.event),
-    async handle(envelope) {
-      const logger = options.logger.child({ correlationId: envelope.correlationId, handler: handlerId, eventId: envelope.id, event: envelope.name });
-      const parsed = definition.event.schema.safeParse(envelope.payload);
-      if (!parsed.success) {
-        throw new AppError('BAD_REQUEST', 'KERNEL.EVENT_UNREADABLE', `${envelope.name}@${envelope.version} does not match the schema of ${handlerId}`, {
-          details: parsed.error.issues,
-        });
-      }
+  const maxBatch = Math.max(1, options.maxBatch ?? DEFAULT_CONSUMER_BATCH);
+  const queue: Pending[] = [];
+  let draining = false;
+
+  const loggerFor = (envelope: EventEnvelope) =>
+    options.logger.child({ correlationId: envelope.correlationId, handler: handlerId, eventId: envelope.id, event: envelope.name });
+
+  function contextFor(trx: Knex.Transaction, envelope: EventEnvelope, logger: Logger): HandlerContext {
+    const correlation = { correlationId: envelope.correlationId };
+    return { trx, publish: (event, payload) => publisher.publish(trx, event, payload, correlation), envelope, logger };
+  }
+
+  function settled(item: Pending, outcome: Outcome, logger: Logger): void {
+    logger.debug({ outcome }, 'event handled');
+    options.onHandled?.(handlerId, outcome);
+    item.resolve(outcome);
+  }
+
+  /** One event in a transaction of its own. */
+  async function runAlone(item: Pending): Promise<void> {
+    const { envelope } = item;
+    const logger = loggerFor(envelope);
+    try {
       const outcome = await db.transaction(
         async (trx) => {
           const fresh = await trx('inbox').insert({ event_id: envelope.id, handler: handlerId }).onConflict(['event_id', 'handler']).ignore().returning('event_id');
           if (fresh.length === 0) return 'duplicate' as const;
-          await definition.handle(parsed.data, {
-            trx,
-            publish: (event, payload) => publisher.publish(trx, event, payload),
-            envelope,
-            logger,
-          });
+          await definition.handle(item.payload, contextFor(trx, envelope, logger));
           return 'handled' as const;
         },
         { correlationId: envelope.correlationId },
       );
-      logger.debug({ outcome }, 'event handled');
-      options.onHandled?.(handlerId, outcome);
-      return outcome;
+      settled(item, outcome, logger);
+    } catch (error) {
+      item.reject(error);
+    }
+  }
+
+  /** Several events in one transaction; on any failure, each again on its own. */
+  async function runTogether(batch: Pending[]): Promise<void> {
+    const loggers = batch.map((item) => loggerFor(item.envelope));
+    let outcomes: Outcome[];
+    try {
+      outcomes = await db.transaction(async (trx) => {
+        const ids = [...new Set(batch.map((item) => item.envelope.id))];
+        const inserted = await trx('inbox')
+          .insert(ids.map((id) => ({ event_id: id, handler: handlerId })))
+          .onConflict(['event_id', 'handler'])
+          .ignore()
+          .returning<Array<{ event_id: string }>>('event_id');
+        const fresh = new Set(inserted.map((row) => row.event_id));
+        const result: Outcome[] = [];
+        for (const [i, item] of batch.entries()) {
+          // delete(): the same event twice in one batch runs once.
+          if (!fresh.delete(item.envelope.id)) {
+            result.push('duplicate');
+            continue;
+          }
+          await definition.handle(item.payload, contextFor(trx, item.envelope, loggers[i]!));
+          result.push('handled');
+        }
+        return result;
+      });
+    } catch {
+      for (const item of batch) await runAlone(item);
+      return;
+    }
+    batch.forEach((item, i) => settled(item, outcomes[i]!, loggers[i]!));
+  }
+
+  async function drain(): Promise<void> {
+    try {
+      while (queue.length > 0) {
+        const batch = queue.splice(0, maxBatch);
+        await (batch.length === 1 ? runAlone(batch[0]!) : runTogether(batch));
+      }
+    } finally {
+      draining = false;
+    }
+  }
+
+  return {
+    handlerId,
+    eventKey: eventKey(definition.event),
+    handle(envelope) {
+      const parsed = definition.event.schema.safeParse(envelope.payload);
+      if (!parsed.success) {
+        return Promise.reject(
+          new AppError('BAD_REQUEST', 'KERNEL.EVENT_UNREADABLE', `${envelope.name}@${envelope.version} does not match the schema of ${handlerId}`, {
+            details: parsed.error.issues,
+          }),
+        );
+      }
+      return new Promise<Outcome>((resolve, reject) => {
+        queue.push({ envelope, payload: parsed.data, resolve, reject });
+        if (!draining) {
+          draining = true;
+          // A microtask later: the events a transport hands over in one go share the first transaction.
+          queueMicrotask(() => void drain());
+        }
+      });
     },
     async deadLetter(envelope, error, attempts) {
       const message = error instanceof Error ? error.message : String(error);

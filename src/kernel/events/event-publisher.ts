@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { z } from 'zod';
 import { AppError } from '../errors/app-error.js';
-import { callContextOf } from '../context/call-context.js';
+import { callContextOf, type CallContext } from '../context/call-context.js';
 import type { EventDefinition } from '../module/contract.js';
 
 /**
@@ -16,7 +16,17 @@ import type { EventDefinition } from '../module/contract.js';
  * });
  */
 export interface EventPublisher {
-  publish<S extends z.ZodType>(trx: Knex.Transaction, event: EventDefinition<S>, payload: z.input<S>): Promise<string>;
+  /**
+   * Writes the event in `trx`. Its correlation id is `context`'s, else the one
+   * the transaction was opened with, else the event's own id.
+   */
+  publish<S extends z.ZodType>(trx: Knex.Transaction, event: EventDefinition<S>, payload: z.input<S>, context?: CallContext): Promise<string>;
+  /**
+   * Writes several events of one kind in `trx` with a single insert (in the
+   * order given); every payload is validated first, so either all are written
+   * or none. Returns their ids.
+   */
+  publishMany<S extends z.ZodType>(trx: Knex.Transaction, event: EventDefinition<S>, payloads: ReadonlyArray<z.input<S>>, context?: CallContext): Promise<string[]>;
 }
 
 export interface EventPublisherOptions {
@@ -29,29 +39,42 @@ export interface EventPublisherOptions {
 
 export function createEventPublisher(options: EventPublisherOptions): EventPublisher {
   const declared = new Set(options.declared);
-  return {
-    async publish(trx, event, payload) {
-      if (!declared.has(event)) {
-        throw new AppError('INTERNAL', 'KERNEL.EVENT_NOT_DECLARED', `${options.module} publishes ${event.name}, which its contract does not declare`);
-      }
-      const parsed = event.schema.safeParse(payload);
-      if (!parsed.success) {
-        throw new AppError('INTERNAL', 'KERNEL.EVENT_INVALID', `${event.name}@${event.version} payload does not match its schema`, {
-          details: parsed.error.issues,
-        });
-      }
-      const id = randomUUID();
-      await trx('outbox').insert({
-        id,
-        event_name: event.name,
-        event_version: event.version,
-        payload: JSON.stringify(parsed.data),
-        // The transaction's context (the request, or the event being handled); an event
-        // published outside any context starts a correlation of its own.
-        correlation_id: callContextOf(trx)?.correlationId ?? id,
+
+  function outboxRow(trx: Knex.Transaction, event: EventDefinition, payload: unknown, context: CallContext | undefined) {
+    const parsed = event.schema.safeParse(payload);
+    if (!parsed.success) {
+      throw new AppError('INTERNAL', 'KERNEL.EVENT_INVALID', `${event.name}@${event.version} payload does not match its schema`, {
+        details: parsed.error.issues,
       });
-      trx.executionPromise.then(options.onCommit, () => undefined);
-      return id;
+    }
+    const id = randomUUID();
+    return {
+      id,
+      event_name: event.name,
+      event_version: event.version,
+      payload: JSON.stringify(parsed.data),
+      // The transaction's context (the request, or the event being handled); an event
+      // published outside any context starts a correlation of its own.
+      correlation_id: (context ?? callContextOf(trx))?.correlationId ?? id,
+    };
+  }
+
+  async function write(trx: Knex.Transaction, event: EventDefinition, payloads: readonly unknown[], context: CallContext | undefined): Promise<string[]> {
+    if (!declared.has(event)) {
+      throw new AppError('INTERNAL', 'KERNEL.EVENT_NOT_DECLARED', `${options.module} publishes ${event.name}, which its contract does not declare`);
+    }
+    if (payloads.length === 0) return [];
+    const rows = payloads.map((payload) => outboxRow(trx, event, payload, context));
+    await trx('outbox').insert(rows.length === 1 ? rows[0]! : rows);
+    trx.executionPromise.then(options.onCommit, () => undefined);
+    return rows.map((row) => row.id);
+  }
+
+  return {
+    async publish(trx, event, payload, context) {
+      const [id] = await write(trx, event, [payload], context);
+      return id!;
     },
+    publishMany: (trx, event, payloads, context) => write(trx, event, payloads, context),
   };
 }

@@ -22,17 +22,15 @@ export interface ClaimedEvent {
  * at once; an expired lease (a crashed relay) makes the row claimable again.
  */
 export async function claimEvents(db: ModuleDb, limit: number, leaseMs: number): Promise<ClaimedEvent[]> {
-  const rows = await db.transaction(async (trx) => {
-    const result = await trx.raw<{ rows: OutboxRow[] }>(
-      `update outbox set claimed_until = now() + make_interval(secs => ?)
-        where seq in (select seq from outbox
-                       where published_at is null and (claimed_until is null or claimed_until < now())
-                       order by seq limit ? for update skip locked)
-        returning seq, id, event_name, event_version, payload, correlation_id, occurred_at`,
-      [leaseMs / 1000, limit],
-    );
-    return result.rows;
-  });
+  // One statement, so no explicit transaction: two round trips fewer per relay round.
+  const rows = await db.query<OutboxRow>(
+    `update outbox set claimed_until = now() + make_interval(secs => $1)
+      where seq in (select seq from outbox
+                     where published_at is null and (claimed_until is null or claimed_until < now())
+                     order by seq limit $2 for update skip locked)
+      returning seq, id, event_name, event_version, payload, correlation_id, occurred_at`,
+    [leaseMs / 1000, limit],
+  );
   return rows
     .sort((a, b) => Number(a.seq) - Number(b.seq))
     .map((row) => ({
@@ -52,14 +50,12 @@ export async function claimEvents(db: ModuleDb, limit: number, leaseMs: number):
 /** Marks events as handed to the transport. */
 export async function markPublished(db: ModuleDb, seqs: ReadonlyArray<string | number>): Promise<void> {
   if (seqs.length === 0) return;
-  await db.read((k) => k('outbox').whereIn('seq', seqs).update({ published_at: k.fn.now(), claimed_until: null }));
+  await db.query('update outbox set published_at = now(), claimed_until = null where seq = any($1::bigint[])', [seqs]);
 }
 
 /** Extends the claim on rows still being handed over. */
 export async function renewClaims(db: ModuleDb, seqs: ReadonlyArray<string | number>, leaseMs: number): Promise<void> {
-  await db.read((k) =>
-    k('outbox').whereIn('seq', seqs).whereNull('published_at').update({ claimed_until: k.raw('now() + make_interval(secs => ?)', [leaseMs / 1000]) }),
-  );
+  await db.query('update outbox set claimed_until = now() + make_interval(secs => $1) where seq = any($2::bigint[]) and published_at is null', [leaseMs / 1000, seqs]);
 }
 
 /** Drops every claim; see OutboxRelayOptions.resetClaimsOnStart. */

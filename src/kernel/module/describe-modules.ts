@@ -30,7 +30,7 @@ function refuse(what: string): never {
 export function describeModules(modules: readonly ModuleDefinition<any>[]): ModuleDescription[] {
   const logger = pino({ level: 'silent' });
   const db: ModuleDb = { schema: 'dry-run', query: () => refuse('the database'), read: () => refuse('the database'), transaction: () => refuse('the database') };
-  const events: EventPublisher = { publish: () => refuse('the event publisher') };
+  const events: EventPublisher = { publish: () => refuse('the event publisher'), publishMany: () => refuse('the event publisher') };
   return modules.map((definition) => {
     const parts = definition.setup({
       name: definition.name,
