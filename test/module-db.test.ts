@@ -45,6 +45,21 @@ function handleContract(open: () => Promise<Database>) {
     expect(byId.get(withContext)).toBe('req-abc');
     expect(byId.get(without)).toBe(without);
   });
+
+  it('publishMany writes every event in one go, in order, or none when one payload is invalid', async () => {
+    const db = database.forModule('probe');
+    const events = createEventPublisher({ module: 'probe', declared: [Pinged], onCommit: () => undefined });
+    const ids = await db.transaction((trx) => events.publishMany(trx, Pinged, [{ n: 10 }, { n: 11 }, { n: 12 }]), { correlationId: 'req-many' });
+    const rows = await db.query<{ id: string; payload: unknown; correlation_id: string }>('select id, payload, correlation_id from outbox where id = any($1) order by seq', [ids]);
+    expect(rows.map((r) => r.id)).toEqual(ids);
+    expect(rows.map((r) => (typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload))).toEqual([{ n: 10 }, { n: 11 }, { n: 12 }]);
+    expect(rows.every((r) => r.correlation_id === 'req-many')).toBe(true);
+
+    const before = (await db.query<{ c: number }>('select count(*)::int as c from outbox'))[0]!.c;
+    await expect(db.transaction((trx) => events.publishMany(trx, Pinged, [{ n: 1 }, { n: 'two' } as never]))).rejects.toMatchObject({ code: 'KERNEL.EVENT_INVALID' });
+    expect((await db.query<{ c: number }>('select count(*)::int as c from outbox'))[0]!.c).toBe(before);
+    await expect(db.transaction((trx) => events.publishMany(trx, Pinged, []))).resolves.toEqual([]);
+  });
 }
 
 function nestedWork(database: Database): Promise<unknown> {
