@@ -168,13 +168,15 @@ function buildHttp({ modules, database, transport, logger, metrics }: HttpParts)
   const healthMetric = recorder.route('GET', '/health');
   const metricsMetric = recorder.route('GET', '/metrics');
   http.use(requestContext());
+  for (const module of modules) mountRoutes(http, `/api/${module.definition.name}`, module.routes, recorder);
+  // After the module routes, which take nearly all requests: each layer before a route costs it a match.
   http.get('/health', async (req, res) => {
     const report = await checkHealth(
       { database: () => database.ping(), eventBus: () => transport.ping() },
       Object.fromEntries(
         modules.map((m) => {
           const db = database.forModule(m.definition.name);
-          return [m.definition.name, { location: 'local' as const, probes: { database: () => db.read((k) => k.raw('select 1')) } }];
+          return [m.definition.name, { location: 'local' as const, probes: { database: () => db.query('select 1').then(() => undefined) } }];
         }),
       ),
     );
@@ -191,7 +193,6 @@ function buildHttp({ modules, database, transport, logger, metrics }: HttpParts)
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
     recorder.record(req, res, metricsMetric);
   });
-  for (const module of modules) mountRoutes(http, `/api/${module.definition.name}`, module.routes, recorder);
   http.use(notFoundHandler(recorder));
   http.use(errorHandler(logger, recorder));
   return http;

@@ -1,7 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { AppError, kindOfStatus } from '../errors/app-error.js';
-import { correlationIdOf, type ResponseRecorder } from './request-context.js';
+import { correlationIdOf, requestStateOf, type ResponseRecorder } from './request-context.js';
 
 /** The metrics label of requests no route matched. */
 const UNMATCHED = 'unmatched';
@@ -70,7 +70,7 @@ export function errorHandler(logger: Logger, recorder: ResponseRecorder): ErrorR
       logger.warn({ err: appError, correlationId: correlationIdOf(res), method: req.method, url: req.originalUrl }, 'request failed');
     }
     res.status(appError.status).json(appError.toBody());
-    recorder.recordAs(req, res, typeof res.locals.route === 'string' ? res.locals.route : UNMATCHED);
+    recorder.recordAs(req, res, requestStateOf(res)?.route ?? UNMATCHED);
   };
 }
 

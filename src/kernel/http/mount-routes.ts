@@ -2,7 +2,7 @@ import express, { type Express, type Request, type RequestHandler } from 'expres
 import type { z } from 'zod';
 import { AppError } from '../errors/app-error.js';
 import type { RouteDefinition } from './route.js';
-import { callContextOfRequest, type ResponseRecorder } from './request-context.js';
+import { callContextOfRequest, requestStateOf, type ResponseRecorder } from './request-context.js';
 import type { HttpRouteMetric } from '../health/metrics.js';
 
 export const DEFAULT_BODY_LIMIT = '100kb';
@@ -71,14 +71,15 @@ interface MountedRoute {
 
 function toHandler(route: MountedRoute, recorder: ResponseRecorder): RequestHandler {
   return async function routeHandler(req, res) {
+    const state = requestStateOf(res);
     // For the error handler's metrics label, should the handler throw.
-    res.locals.route = route.label;
+    if (state) state.route = route.label;
     if (route.body) requireJson(req);
     // `req.query` parses the query string when read: only routes with a query schema pay for it.
     const params = route.params ? validate(route.params, req.params, 'params') : req.params;
     const query = route.query ? validate(route.query, req.query, 'query') : undefined;
     const body = route.body ? validate(route.body, req.body, 'body') : undefined;
-    const result = await route.handler({ params, query, body, context: callContextOfRequest(res) } as never);
+    const result = await route.handler({ params, query, body, context: state?.context ?? callContextOfRequest(res) } as never);
     res.status(result.status).json(result.body);
     recorder.record(req, res, route.metric);
   };

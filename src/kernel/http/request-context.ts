@@ -7,14 +7,30 @@ import type { HttpRouteMetric, Metrics } from '../health/metrics.js';
 
 const ACCEPTED_ID = /^[\w.:-]{1,128}$/;
 
+/** What the kit keeps about one request, in one object (`res.locals` is a slow dictionary). */
+export interface RequestState {
+  /** `performance.now()` when the request reached the kit. */
+  readonly startedAt: number;
+  readonly context: CallContext;
+  /** The pattern of the route that took the request, once one did (the metrics label). */
+  route: string | undefined;
+}
+
+const STATE = 'mmkRequest';
+
+/** The kit's state of this request, as set by `requestContext()`. */
+export function requestStateOf(res: Response): RequestState | undefined {
+  return res.locals[STATE] as RequestState | undefined;
+}
+
 /** The request's context, as set by `requestContext()`. */
 export function callContextOfRequest(res: Response): CallContext {
-  return { correlationId: correlationIdOf(res) };
+  return requestStateOf(res)?.context ?? { correlationId: 'none' };
 }
 
 /** The request's correlation id (`x-request-id`), as set by `requestContext()`. */
 export function correlationIdOf(res: Response): string {
-  return String(res.locals.correlationId ?? 'none');
+  return callContextOfRequest(res).correlationId;
 }
 
 /**
@@ -28,11 +44,12 @@ export function correlationIdOf(res: Response): string {
  */
 export function requestContext(): RequestHandler {
   return function requestContextMiddleware(req, res, next) {
-    res.locals.startedAt = performance.now();
+    const startedAt = performance.now();
     const given = req.headers['x-request-id'];
     const correlationId = typeof given === 'string' && ACCEPTED_ID.test(given) ? given : randomUUID();
     res.setHeader('x-request-id', correlationId);
-    res.locals.correlationId = correlationId;
+    const state: RequestState = { startedAt, context: { correlationId }, route: undefined };
+    res.locals[STATE] = state;
     next();
   };
 }
@@ -53,8 +70,8 @@ export interface ResponseRecorder {
 
 export function responseRecorder({ logger, metrics }: { logger: Logger; metrics: Metrics }): ResponseRecorder {
   const record = (req: Request, res: Response, metric: HttpRouteMetric) => {
-    const startedAt = res.locals.startedAt;
-    const ms = typeof startedAt === 'number' ? performance.now() - startedAt : 0;
+    const state = requestStateOf(res);
+    const ms = state ? performance.now() - state.startedAt : 0;
     metric.observe(res.statusCode, ms / 1000);
     // A line per request at `info` would cost a visible share of throughput;
     // failures are logged at `warn`/`error` by the error handler.
