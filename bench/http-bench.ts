@@ -15,7 +15,7 @@
  *                       the bench creates and drops its own database mmk_bench_<pid> next to it
  *   BENCH_DURATION      measured seconds per server and round (default 10)
  *   BENCH_SLICE         seconds per load slice (default 2)
- *   BENCH_ROUNDS        rounds, each with a fresh pair of server processes (default 3);
+ *   BENCH_ROUNDS        rounds, each with a fresh pair of server processes (default 5);
  *                       the ratio is the median of the rounds' ratios
  *   BENCH_WARMUP        warm-up seconds per server and round before measuring (default 5)
  *   BENCH_CONNECTIONS   concurrent connections (default 50)
@@ -39,7 +39,7 @@ const settings = {
   baseUrl: process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test',
   duration: intEnv('BENCH_DURATION', 10),
   slice: intEnv('BENCH_SLICE', 2),
-  rounds: intEnv('BENCH_ROUNDS', 3),
+  rounds: intEnv('BENCH_ROUNDS', 5),
   warmup: intEnv('BENCH_WARMUP', 5, 0),
   connections: intEnv('BENCH_CONNECTIONS', 50),
   poolMax: intEnv('DATABASE_POOL_MAX', 5),
