@@ -17,14 +17,19 @@ function invalid(where: string, details: Array<{ path: string; message: string }
  * Iterative, so no nesting depth can overflow the stack.
  */
 function findNulCharacter(value: unknown): string[] | undefined {
-  const stack: Array<{ value: unknown; path: string[] }> = [{ value, path: [] }];
+  if (typeof value === 'string') return value.includes('\u0000') ? [] : undefined;
+  if (value === null || typeof value !== 'object') return undefined;
+  // Only objects go on the stack; strings are checked in place and a path is
+  // built only for the offending one, so a clean flat object allocates little.
+  const stack: Array<{ value: object; path: string[] }> = [{ value, path: [] }];
   while (stack.length > 0) {
     const { value: current, path } = stack.pop()!;
-    if (typeof current === 'string') {
-      if (current.includes('\u0000')) return path;
-    } else if (current !== null && typeof current === 'object') {
-      for (const [key, child] of Object.entries(current)) {
-        if (key.includes('\u0000')) return [...path, key];
+    for (const key of Object.keys(current)) {
+      if (key.includes('\u0000')) return [...path, key];
+      const child = (current as Record<string, unknown>)[key];
+      if (typeof child === 'string') {
+        if (child.includes('\u0000')) return [...path, key];
+      } else if (child !== null && typeof child === 'object') {
         stack.push({ value: child, path: [...path, key] });
       }
     }
