@@ -50,12 +50,15 @@ describe('/health and /metrics', () => {
     await shop.waitSettled([placed.body.id]);
     await expect.poll(async () => (await shop.shipmentsOf(placed.body.id)).length).toBe(1);
     await shop.request('POST', '/api/catalog/products', { sku: '' });
+    // A body that is not JSON fails before the handler runs, and still counts under its route.
+    await fetch(`${shop.baseUrl}/api/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{not json' });
     const res = await shop.request('GET', '/metrics');
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
     const text = res.body as string;
     expect(text).toMatch(/http_request_duration_seconds_count\{method="POST",route="\/api\/orders",status="202"\} [1-9]/);
     expect(text).toMatch(/http_request_duration_seconds_count\{method="POST",route="\/api\/catalog\/products",status="400"\} [1-9]/);
+    expect(text).toMatch(/http_request_duration_seconds_count\{method="POST",route="\/api\/orders",status="400"\} [1-9]/);
     expect(text).toMatch(/# TYPE http_request_duration_seconds histogram/);
     // Buckets are cumulative and end in +Inf = count; the sum is in seconds.
     const series = 'method="GET",route="/api/catalog/products/:id",status="200"';

@@ -101,6 +101,43 @@ describe('module database handles on PostgreSQL', () => {
     });
   });
 
+  it('keeps options given in the URL and still pins role and schema', async () => {
+    const url = new URL(testDb.url);
+    url.searchParams.set('options', '-c statement_timeout=4321');
+    const database = createPostgresDatabase({ url: url.toString(), poolMax: 2 });
+    try {
+      const [row] = await database.forModule('probe').query<{ user: string; path: string; timeout: string }>(
+        "select current_user as user, current_setting('search_path') as path, current_setting('statement_timeout') as timeout",
+      );
+      expect(row).toEqual({ user: 'mmk_module_probe', path: 'probe', timeout: '4321ms' });
+    } finally {
+      await database.close();
+    }
+  });
+
+  it('close waits for a transaction in flight, which commits', async () => {
+    const database = createPostgresDatabase({ url: testDb.url, poolMax: 2 });
+    const db = database.forModule('probe');
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const work = db.transaction(async (trx) => {
+      await gate;
+      await trx.raw("insert into inbox (event_id, handler) values (gen_random_uuid(), 'probe.close-test')");
+      return 'committed';
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const closed = database.close();
+    release();
+    await expect(work).resolves.toBe('committed');
+    await expect(closed).resolves.toBeUndefined();
+    const check = createPostgresDatabase({ url: testDb.url, poolMax: 1 });
+    try {
+      expect(await check.forModule('probe').query("select count(*)::int as c from inbox where handler = 'probe.close-test'")).toEqual([{ c: 1 }]);
+    } finally {
+      await check.close();
+    }
+  });
+
   it('refuses nested database work when the check is on', async () => {
     const database = createPostgresDatabase({ url: testDb.url, poolMax: 2, nestingCheck: true });
     try {

@@ -18,6 +18,9 @@ export interface PostgresDatabaseOptions {
   logger?: Logger;
 }
 
+/** How long a query waits for a free connection of its module's pool before it fails. */
+const CONNECT_TIMEOUT_MS = 30_000;
+
 function knexLog(logger: Logger | undefined): Knex.Config['log'] {
   if (!logger) return undefined;
   return {
@@ -33,19 +36,18 @@ function rowsOf<R>(result: pg.QueryResult): R[] {
 }
 
 /**
- * Startup options that pin every connection of a module's pool to the
- * module's schema (and role) as the server opens it: no extra round trip per
- * connection or query. Options already in the URL are kept.
+ * The connection string without its `options`, and startup options that pin
+ * every connection of a module's pool to the module's schema (and role) as
+ * the server opens it: no extra round trip per connection or query. Options
+ * already in the URL are kept, after them. (pg lets the URL's `options` win
+ * over the config's, so they must leave the URL.)
  */
-function pinnedOptions(url: string, schema: string, role: string | undefined): string {
-  let given = '';
-  try {
-    given = new URL(url).searchParams.get('options') ?? '';
-  } catch {
-    // Not a URL (a key=value string, say): pg reports it when it connects.
-  }
+function pinnedConnection(url: string, schema: string, role: string | undefined): { connectionString: string; options: string } {
+  const parsed = new URL(url);
+  const given = parsed.searchParams.get('options') ?? '';
+  parsed.searchParams.delete('options');
   const pins = [...(role ? [`-c role=${role}`] : []), `-c search_path=${schema}`];
-  return [given, ...pins].filter(Boolean).join(' ');
+  return { connectionString: parsed.toString(), options: [given, ...pins].filter(Boolean).join(' ') };
 }
 
 /**
@@ -70,15 +72,18 @@ export function createPostgresDatabase(options: PostgresDatabaseOptions): Databa
     let entry = modules.get(schema);
     if (!entry) {
       const pool = new pg.Pool({
-        connectionString: options.url,
+        ...pinnedConnection(options.url, schema, moduleRoles ? moduleRoleName(schema) : undefined),
         application_name: `mmk:${schema}`,
-        options: pinnedOptions(options.url, schema, moduleRoles ? moduleRoleName(schema) : undefined),
         max: options.poolMax,
-        // No wait limit for a free connection (pg's default): a limit arms a timer for
-        // every query that queues, a visible cost on a busy pool (docs/benchmarks.md).
+        // A query waits at most this long for a free connection, then fails rather than hang.
+        connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       });
-      // An idle connection that dies (server restart, network) must not crash the process.
-      pool.on('error', (err) => options.logger?.warn({ err, module: schema }, 'idle database connection lost'));
+      // A connection that dies (server restart, network) must not crash the process: idle
+      // ones are reported by the pool, checked-out ones (knex's) by the client itself;
+      // pg discards a broken client when it is released.
+      const lost = (err: Error) => options.logger?.warn({ err, module: schema }, 'database connection lost');
+      pool.on('error', lost);
+      pool.on('connect', (client) => client.on('error', lost));
       entry = { pool, knex: knexFactory({ client: 'pg', connectionPool: pool, log }) };
       modules.set(schema, entry);
     }
@@ -129,8 +134,10 @@ export function createPostgresDatabase(options: PostgresDatabaseOptions): Databa
     async close() {
       const entries = [...modules.values()];
       modules.clear();
-      await Promise.all([...entries.map(({ knex }) => knex.destroy()), admin.destroy()]);
+      // The pools first: `end()` waits for the connections in use (knex's too) to come
+      // back; destroying knex first would leave it unable to return them.
       await Promise.all(entries.map(({ pool }) => pool.end()));
+      await Promise.all([...entries.map(({ knex }) => knex.destroy()), admin.destroy()]);
     },
   };
 }

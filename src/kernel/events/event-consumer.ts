@@ -90,9 +90,14 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
   }
 
   function settled(item: Pending, outcome: Outcome, logger: Logger): void {
-    logger.debug({ outcome }, 'event handled');
-    options.onHandled?.(handlerId, outcome);
+    // Resolved first: a failing log or metrics hook must not leave the delivery hanging.
     item.resolve(outcome);
+    try {
+      logger.debug({ outcome }, 'event handled');
+      options.onHandled?.(handlerId, outcome);
+    } catch (error) {
+      options.logger.warn({ err: error, handler: handlerId }, 'event handled, but reporting it failed');
+    }
   }
 
   /** One event in a transaction of its own. */
@@ -175,7 +180,9 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
         if (!draining) {
           draining = true;
           // A microtask later: the events a transport hands over in one go share the first transaction.
-          queueMicrotask(() => void drain());
+          queueMicrotask(() => {
+            drain().catch((error: unknown) => options.logger.error({ err: error, handler: handlerId }, 'event consumer failed'));
+          });
         }
       });
     },

@@ -37,6 +37,8 @@ export interface EventPublisherOptions {
   onCommit: () => void;
 }
 
+const INSERT_CHUNK = 1_000;
+
 export function createEventPublisher(options: EventPublisherOptions): EventPublisher {
   const declared = new Set(options.declared);
 
@@ -65,7 +67,8 @@ export function createEventPublisher(options: EventPublisherOptions): EventPubli
     }
     if (payloads.length === 0) return [];
     const rows = payloads.map((payload) => outboxRow(trx, event, payload, context));
-    await trx('outbox').insert(rows.length === 1 ? rows[0]! : rows);
+    // Chunks keep an insert under PostgreSQL's 65,535 parameters (6 per row).
+    for (let i = 0; i < rows.length; i += INSERT_CHUNK) await trx('outbox').insert(rows.length === 1 ? rows[0]! : rows.slice(i, i + INSERT_CHUNK));
     trx.executionPromise.then(options.onCommit, () => undefined);
     return rows.map((row) => row.id);
   }

@@ -58,6 +58,11 @@ class RouteDuration implements HttpRouteMetric {
   series(): IterableIterator<DurationSeries> {
     return this.#byStatus.values();
   }
+
+  reset(): void {
+    // The route keeps its handle (mounted routes hold it); only the figures go.
+    this.#byStatus.clear();
+  }
 }
 
 /**
@@ -104,7 +109,7 @@ class RequestDurationHistogram {
   }
 
   reset(): void {
-    this.#routes.clear();
+    for (const route of this.#routes.values()) route.reset();
   }
 }
 

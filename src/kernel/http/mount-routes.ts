@@ -104,18 +104,25 @@ export function mountRoutes(app: Express, prefix: string, routes: readonly Route
     // A module's `/` answers at `/api/orders` and `/api/orders/`, as a module router would.
     const label = definition.path === '/' ? prefix : `${prefix}${definition.path}`;
     const paths = definition.path === '/' ? [prefix, `${prefix}/`] : [label];
-    const handler = toHandler(
-      {
-        label,
-        metric: recorder.route(definition.method.toUpperCase(), label),
-        params: definition.params ?? null,
-        query: definition.query ?? null,
-        body: definition.body ?? null,
-        handler: definition.handler,
-      },
-      recorder,
-    );
-    if (definition.body) app[definition.method](paths, json, handler);
-    else app[definition.method](paths, handler);
+    const route: MountedRoute = {
+      label,
+      metric: recorder.route(definition.method.toUpperCase(), label),
+      params: definition.params ?? null,
+      query: definition.query ?? null,
+      body: definition.body ?? null,
+      handler: definition.handler,
+    };
+    const handler = toHandler(route, recorder);
+    if (definition.body) {
+      // Labelled before the body is parsed, so a malformed body is counted under its route.
+      const labelRoute: RequestHandler = (_req, res, next) => {
+        const state = requestStateOf(res);
+        if (state) state.route = route.label;
+        next();
+      };
+      app[definition.method](paths, labelRoute, json, handler);
+    } else {
+      app[definition.method](paths, handler);
+    }
   }
 }
