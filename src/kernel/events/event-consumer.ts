@@ -100,21 +100,41 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
     }
   }
 
-  /** One event in a transaction of its own. */
+  /**
+   * The events of `batch` in one transaction: one inbox insert for all, then
+   * the handler for each fresh one, in order. A transaction of one event is
+   * opened with that event's context.
+   */
+  function handleInOneTransaction(batch: readonly Pending[], loggers: readonly Logger[]): Promise<Outcome[]> {
+    const context = batch.length === 1 ? { correlationId: batch[0]!.envelope.correlationId } : undefined;
+    return db.transaction(async (trx) => {
+      const ids = [...new Set(batch.map((item) => item.envelope.id))];
+      const inserted = await trx('inbox')
+        .insert(ids.map((id) => ({ event_id: id, handler: handlerId })))
+        .onConflict(['event_id', 'handler'])
+        .ignore()
+        .returning<Array<{ event_id: string }>>('event_id');
+      const fresh = new Set(inserted.map((row) => row.event_id));
+      const result: Outcome[] = [];
+      for (const [i, item] of batch.entries()) {
+        // delete(): the same event twice in one batch runs once.
+        if (!fresh.delete(item.envelope.id)) {
+          result.push('duplicate');
+          continue;
+        }
+        await definition.handle(item.payload, contextFor(trx, item.envelope, loggers[i]!));
+        result.push('handled');
+      }
+      return result;
+    }, context);
+  }
+
+  /** One event in a transaction of its own; its promise settles with the outcome or the error. */
   async function runAlone(item: Pending): Promise<void> {
-    const { envelope } = item;
-    const logger = loggerFor(envelope);
+    const logger = loggerFor(item.envelope);
     try {
-      const outcome = await db.transaction(
-        async (trx) => {
-          const fresh = await trx('inbox').insert({ event_id: envelope.id, handler: handlerId }).onConflict(['event_id', 'handler']).ignore().returning('event_id');
-          if (fresh.length === 0) return 'duplicate' as const;
-          await definition.handle(item.payload, contextFor(trx, envelope, logger));
-          return 'handled' as const;
-        },
-        { correlationId: envelope.correlationId },
-      );
-      settled(item, outcome, logger);
+      const [outcome] = await handleInOneTransaction([item], [logger]);
+      settled(item, outcome!, logger);
     } catch (error) {
       item.reject(error);
     }
@@ -125,26 +145,7 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
     const loggers = batch.map((item) => loggerFor(item.envelope));
     let outcomes: Outcome[];
     try {
-      outcomes = await db.transaction(async (trx) => {
-        const ids = [...new Set(batch.map((item) => item.envelope.id))];
-        const inserted = await trx('inbox')
-          .insert(ids.map((id) => ({ event_id: id, handler: handlerId })))
-          .onConflict(['event_id', 'handler'])
-          .ignore()
-          .returning<Array<{ event_id: string }>>('event_id');
-        const fresh = new Set(inserted.map((row) => row.event_id));
-        const result: Outcome[] = [];
-        for (const [i, item] of batch.entries()) {
-          // delete(): the same event twice in one batch runs once.
-          if (!fresh.delete(item.envelope.id)) {
-            result.push('duplicate');
-            continue;
-          }
-          await definition.handle(item.payload, contextFor(trx, item.envelope, loggers[i]!));
-          result.push('handled');
-        }
-        return result;
-      });
+      outcomes = await handleInOneTransaction(batch, loggers);
     } catch {
       for (const item of batch) await runAlone(item);
       return;

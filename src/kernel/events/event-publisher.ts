@@ -68,7 +68,7 @@ export function createEventPublisher(options: EventPublisherOptions): EventPubli
     if (payloads.length === 0) return [];
     const rows = payloads.map((payload) => outboxRow(trx, event, payload, context));
     // Chunks keep an insert under PostgreSQL's 65,535 parameters (6 per row).
-    for (let i = 0; i < rows.length; i += INSERT_CHUNK) await trx('outbox').insert(rows.length === 1 ? rows[0]! : rows.slice(i, i + INSERT_CHUNK));
+    for (let i = 0; i < rows.length; i += INSERT_CHUNK) await trx('outbox').insert(rows.slice(i, i + INSERT_CHUNK));
     trx.executionPromise.then(options.onCommit, () => undefined);
     return rows.map((row) => row.id);
   }

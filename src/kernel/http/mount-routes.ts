@@ -2,7 +2,7 @@ import express, { type Express, type Request, type RequestHandler } from 'expres
 import type { z } from 'zod';
 import { AppError } from '../errors/app-error.js';
 import type { RouteDefinition } from './route.js';
-import { callContextOfRequest, requestStateOf, type ResponseRecorder } from './request-context.js';
+import { callContextOfRequest, enterRoute, type ResponseRecorder } from './request-context.js';
 import type { HttpRouteMetric } from '../health/metrics.js';
 
 export const DEFAULT_BODY_LIMIT = '100kb';
@@ -76,9 +76,8 @@ interface MountedRoute {
 
 function toHandler(route: MountedRoute, recorder: ResponseRecorder): RequestHandler {
   return async function routeHandler(req, res) {
-    const state = requestStateOf(res);
-    // For the error handler's metrics label, should the handler throw.
-    if (state) state.route = route.label;
+    // For the error handler's metrics label too, should the handler throw.
+    const state = enterRoute(res, route.label);
     if (route.body) requireJson(req);
     // `req.query` parses the query string when read: only routes with a query schema pay for it.
     const params = route.params ? validate(route.params, req.params, 'params') : req.params;
@@ -116,8 +115,7 @@ export function mountRoutes(app: Express, prefix: string, routes: readonly Route
     if (definition.body) {
       // Labelled before the body is parsed, so a malformed body is counted under its route.
       const labelRoute: RequestHandler = (_req, res, next) => {
-        const state = requestStateOf(res);
-        if (state) state.route = route.label;
+        enterRoute(res, route.label);
         next();
       };
       app[definition.method](paths, labelRoute, json, handler);

@@ -23,6 +23,16 @@ export function requestStateOf(res: Response): RequestState | undefined {
   return res.locals[STATE] as RequestState | undefined;
 }
 
+/**
+ * Notes that the route `label` took the request (the metrics label, also when
+ * the request fails later) and returns the request's state.
+ */
+export function enterRoute(res: Response, label: string): RequestState | undefined {
+  const state = requestStateOf(res);
+  if (state) state.route = label;
+  return state;
+}
+
 /** The request's context, as set by `requestContext()`. */
 export function callContextOfRequest(res: Response): CallContext {
   return requestStateOf(res)?.context ?? { correlationId: 'none' };
