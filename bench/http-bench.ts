@@ -21,8 +21,11 @@
  *   BENCH_CONNECTIONS   concurrent connections (default 50)
  *   DATABASE_POOL_MAX   the kit's per-module pool (default 5); the bare pool gets the same max
  *   BENCH_NODE_ARGS     extra node flags for both servers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+ *   BENCH_SERVER_OUTPUT a folder: each server's stdout and stderr go to <folder>/<server>-<pid>.log
+ *                       as well (e.g. with BENCH_NODE_ARGS=--trace-gc)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { isDeepStrictEqual } from 'node:util';
 import { dirname, join } from 'node:path';
@@ -44,6 +47,7 @@ const settings = {
   connections: intEnv('BENCH_CONNECTIONS', 50),
   poolMax: intEnv('DATABASE_POOL_MAX', 5),
   nodeArgs: (process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
+  serverOutput: process.env.BENCH_SERVER_OUTPUT || undefined,
 };
 
 type ServerName = 'kit' | 'bare';
@@ -96,6 +100,12 @@ function startServer(name: ServerName, dbUrl: string): Promise<RunningServer> {
   };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
+  if (settings.serverOutput) {
+    mkdirSync(settings.serverOutput, { recursive: true });
+    const file = createWriteStream(join(settings.serverOutput, `${name}-${child.pid}.log`));
+    child.stdout!.pipe(file);
+    child.stderr!.pipe(file);
+  }
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => fail(new Error(`${name} server did not start within 60 s`)), 60_000);
     const fail = (error: Error) => {
