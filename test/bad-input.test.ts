@@ -480,6 +480,8 @@ describe('request ids', () => {
     ['malformed JSON', 'POST', '/api/catalog/products', '{"a":}', 400],
     ['a too large body', 'POST', '/api/catalog/products', JSON.stringify({ pad: 'x'.repeat(LIMIT_BYTES) }), 413],
     ['an unknown route', 'GET', '/api/nope', undefined, 404],
+    ['a malformed path (failing before any route)', 'GET', '/api/catalog/products/%E0%A4%A', undefined, 400],
+    ['the health check', 'GET', '/health', undefined, 200],
   ])('every answer carries one, also %s', async (_what, method, path, body, status) => {
     const res = await shop.request(method, path, body);
     expect(res.status).toBe(status);

@@ -8,7 +8,6 @@ import type { Config } from '../config/config.js';
 import type { Database } from '../db/module-db.js';
 import { migrateModule, type MigrationResult } from '../db/migrator.js';
 import type { EventConsumer, EventTransport } from '../events/envelope.js';
-import { BullMqTransport } from '../events/bullmq-transport.js';
 import { DEFAULT_RETRY, MemoryTransport, type RetryOptions } from '../events/memory-transport.js';
 import { OutboxRelay, type OutboxRelayOptions } from '../events/outbox-relay.js';
 import { outboxBacklog } from '../events/outbox-store.js';
@@ -16,7 +15,8 @@ import { checkHealth } from '../health/health.js';
 import { createMetrics, type Metrics } from '../health/metrics.js';
 import { errorHandler, notFoundHandler } from '../http/error-handler.js';
 import { mountRoutes } from '../http/mount-routes.js';
-import { requestContext, responseRecorder } from '../http/request-context.js';
+import { sendJson } from '../http/send-json.js';
+import { requestStateOf, responseRecorder } from '../http/request-context.js';
 import { createLogger } from '../logging/logger.js';
 import type { ApiBinding } from '../module/api-binding.js';
 import type { ModuleDefinition } from '../module/define-module.js';
@@ -82,7 +82,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     onHandled: (handler, outcome) => metrics.eventsHandled.inc({ handler, outcome }),
   });
   const consumers = modules.flatMap((m) => m.consumers);
-  const transport = createTransport(config, retry, consumers, logger);
+  const transport = await createTransport(config, retry, consumers, logger);
   for (const consumer of consumers) transport.subscribe(consumer);
 
   const relays = modules.map((module) => {
@@ -167,10 +167,10 @@ function buildHttp({ modules, database, transport, logger, metrics }: HttpParts)
   const recorder = responseRecorder({ logger, metrics });
   const healthMetric = recorder.route('GET', '/health');
   const metricsMetric = recorder.route('GET', '/metrics');
-  http.use(requestContext());
   for (const module of modules) mountRoutes(http, `/api/${module.definition.name}`, module.routes, recorder);
   // After the module routes, which take nearly all requests: each layer before a route costs it a match.
   http.get('/health', async (req, res) => {
+    requestStateOf(req, res);
     const report = await checkHealth(
       { database: () => database.ping(), eventBus: () => transport.ping() },
       Object.fromEntries(
@@ -180,10 +180,11 @@ function buildHttp({ modules, database, transport, logger, metrics }: HttpParts)
         }),
       ),
     );
-    res.status(report.status === 'up' ? 200 : 503).json(report);
+    sendJson(res, report.status === 'up' ? 200 : 503, report);
     recorder.record(req, res, healthMetric);
   });
   http.get('/metrics', async (req, res) => {
+    requestStateOf(req, res);
     await Promise.all(
       modules.map(async (m) => {
         const backlog = await outboxBacklog(database.forModule(m.definition.name)).catch(() => undefined);
@@ -198,11 +199,17 @@ function buildHttp({ modules, database, transport, logger, metrics }: HttpParts)
   return http;
 }
 
-/** The transport `EVENT_BUS` names; BullMQ routes each event to every handler that consumes it. */
-function createTransport(config: Config, retry: RetryOptions, consumers: EventConsumer[], logger: Logger): EventTransport {
+/**
+ * The transport `EVENT_BUS` names; BullMQ routes each event to every handler
+ * that consumes it. BullMQ and ioredis are loaded only when configured: a
+ * process on the memory bus does not carry their 7 MB of heap, which every
+ * garbage collection would walk (docs/benchmarks.md).
+ */
+async function createTransport(config: Config, retry: RetryOptions, consumers: EventConsumer[], logger: Logger): Promise<EventTransport> {
   if (config.eventBus === 'memory') return new MemoryTransport(retry);
   const routes = new Map<string, string[]>();
   for (const consumer of consumers) routes.set(consumer.eventKey, [...(routes.get(consumer.eventKey) ?? []), consumer.handlerId]);
+  const { BullMqTransport } = await import('../events/bullmq-transport.js');
   return new BullMqTransport({
     redisUrl: config.redisUrl,
     prefix: config.eventQueuePrefix,

@@ -2,11 +2,12 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { Database } from '../db/module-db.js';
-import { createPgliteDatabase } from '../db/pglite-database.js';
 import { createPostgresDatabase } from '../db/postgres-database.js';
 
 /**
  * PostgreSQL when `DATABASE_URL` is set, otherwise PGlite under `<DATA_DIR>/pglite`.
+ * PGlite is loaded only when used: a process on PostgreSQL does not carry its
+ * 8 MB of heap.
  *
  * @example
  * const db = await openDatabase(loadConfig(process.env));
@@ -21,5 +22,6 @@ export async function openDatabase(config: Config, logger?: Logger): Promise<Dat
       logger,
     });
   }
+  const { createPgliteDatabase } = await import('../db/pglite-database.js');
   return createPgliteDatabase({ dataDir: join(config.dataDir, 'pglite') });
 }

@@ -66,7 +66,8 @@ export function createPostgresDatabase(options: PostgresDatabaseOptions): Databa
   const admin = knexFactory({ client: 'pg', connection: options.url, pool: { min: 0, max: 2 }, log });
 
   const moduleRoles = options.moduleRoles ?? true;
-  const runInDbScope = dbScope(options.nestingCheck ?? true);
+  const nestingCheck = options.nestingCheck ?? true;
+  const runInDbScope = dbScope(nestingCheck);
 
   function poolFor(schema: string): { pool: pg.Pool; knex: Knex } {
     let entry = modules.get(schema);
@@ -96,8 +97,12 @@ export function createPostgresDatabase(options: PostgresDatabaseOptions): Databa
       const { pool, knex } = poolFor(assertIdentifier(schema));
       return {
         schema,
-        query: <R extends object>(sql: string, params?: readonly unknown[]) =>
-          runInDbScope(schema, () => pool.query<R & pg.QueryResultRow>(sql, params as unknown[] | undefined)).then(rowsOf<R>),
+        // Without the nesting check, a hot read is the pool's query and nothing else.
+        query: nestingCheck
+          ? <R extends object>(sql: string, params?: readonly unknown[]) =>
+              runInDbScope(schema, () => pool.query<R & pg.QueryResultRow>(sql, params as unknown[] | undefined)).then(rowsOf<R>)
+          : <R extends object>(sql: string, params?: readonly unknown[]) =>
+              pool.query<R & pg.QueryResultRow>(sql, params as unknown[] | undefined).then(rowsOf<R>),
         read: (fn) => runInDbScope(schema, () => fn(knex)),
         transaction: (fn, context) =>
           runInDbScope(schema, () =>

@@ -1,7 +1,8 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { AppError, kindOfStatus } from '../errors/app-error.js';
-import { correlationIdOf, requestStateOf, type ResponseRecorder } from './request-context.js';
+import { requestStateOf, type ResponseRecorder } from './request-context.js';
+import { sendJson } from './send-json.js';
 
 /** The metrics label of requests no route matched. */
 const UNMATCHED = 'unmatched';
@@ -63,21 +64,23 @@ function fromClientStatus(error: unknown): AppError | undefined {
 export function errorHandler(logger: Logger, recorder: ResponseRecorder): ErrorRequestHandler {
   return function errorHandlerMiddleware(error: unknown, req, res, next) {
     if (res.headersSent) return next(error);
+    const state = requestStateOf(req, res);
     const appError = fromBodyParser((error ?? {}) as { type?: string }) ?? fromClientStatus(error) ?? AppError.from(error);
     if (appError.kind === 'INTERNAL') {
-      logger.error({ err: appError.cause ?? appError, correlationId: correlationIdOf(res), method: req.method, url: req.originalUrl }, 'request failed');
+      logger.error({ err: appError.cause ?? appError, correlationId: state.context.correlationId, method: req.method, url: req.originalUrl }, 'request failed');
     } else if (appError.status >= 500) {
-      logger.warn({ err: appError, correlationId: correlationIdOf(res), method: req.method, url: req.originalUrl }, 'request failed');
+      logger.warn({ err: appError, correlationId: state.context.correlationId, method: req.method, url: req.originalUrl }, 'request failed');
     }
-    res.status(appError.status).json(appError.toBody());
-    recorder.recordAs(req, res, requestStateOf(res)?.route ?? UNMATCHED);
+    sendJson(res, appError.status, appError.toBody());
+    recorder.recordAs(req, res, state.route ?? UNMATCHED);
   };
 }
 
 /** Unknown paths answer with the error JSON too. */
 export function notFoundHandler(recorder: ResponseRecorder): RequestHandler {
   return function notFound(req, res) {
-    res.status(404).json(new AppError('NOT_FOUND', 'HTTP.ROUTE_NOT_FOUND', `no route for ${req.method} ${req.path}`).toBody());
+    requestStateOf(req, res);
+    sendJson(res, 404, new AppError('NOT_FOUND', 'HTTP.ROUTE_NOT_FOUND', `no route for ${req.method} ${req.path}`).toBody());
     recorder.recordAs(req, res, UNMATCHED);
   };
 }

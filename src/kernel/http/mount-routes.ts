@@ -2,7 +2,8 @@ import express, { type Express, type Request, type RequestHandler } from 'expres
 import type { z } from 'zod';
 import { AppError } from '../errors/app-error.js';
 import type { RouteDefinition } from './route.js';
-import { callContextOfRequest, enterRoute, type ResponseRecorder } from './request-context.js';
+import { enterRoute, type ResponseRecorder } from './request-context.js';
+import { sendJson } from './send-json.js';
 import type { HttpRouteMetric } from '../health/metrics.js';
 
 export const DEFAULT_BODY_LIMIT = '100kb';
@@ -75,17 +76,20 @@ interface MountedRoute {
 }
 
 function toHandler(route: MountedRoute, recorder: ResponseRecorder): RequestHandler {
-  return async function routeHandler(req, res) {
-    // For the error handler's metrics label too, should the handler throw.
-    const state = enterRoute(res, route.label);
+  // Not `async`: one promise per request fewer. Express sends a synchronous
+  // throw (invalid input) and a rejection alike to the error handler.
+  return function routeHandler(req, res) {
+    // Labelled first, for the error handler's metrics too should anything fail.
+    const state = enterRoute(req, res, route.label);
     if (route.body) requireJson(req);
     // `req.query` parses the query string when read: only routes with a query schema pay for it.
     const params = route.params ? validate(route.params, req.params, 'params') : req.params;
     const query = route.query ? validate(route.query, req.query, 'query') : undefined;
     const body = route.body ? validate(route.body, req.body, 'body') : undefined;
-    const result = await route.handler({ params, query, body, context: state?.context ?? callContextOfRequest(res) } as never);
-    res.status(result.status).json(result.body);
-    recorder.record(req, res, route.metric);
+    return route.handler({ params, query, body, context: state.context } as never).then((result) => {
+      sendJson(res, result.status, result.body);
+      recorder.record(req, res, route.metric);
+    });
   };
 }
 
@@ -114,8 +118,8 @@ export function mountRoutes(app: Express, prefix: string, routes: readonly Route
     const handler = toHandler(route, recorder);
     if (definition.body) {
       // Labelled before the body is parsed, so a malformed body is counted under its route.
-      const labelRoute: RequestHandler = (_req, res, next) => {
-        enterRoute(res, route.label);
+      const labelRoute: RequestHandler = (req, res, next) => {
+        enterRoute(req, res, route.label);
         next();
       };
       app[definition.method](paths, labelRoute, json, handler);

@@ -17,8 +17,8 @@ export interface CatalogService extends CatalogApi {
 
 export function createCatalogService(db: ModuleDb): CatalogService {
   return {
-    async getProduct({ id }) {
-      return (await findProduct(db, id)) ?? null;
+    getProduct({ id }) {
+      return findProduct(db, id);
     },
     async listProducts(limit) {
       return db.read((k) => listProducts(k, limit));

@@ -15,10 +15,12 @@ export function toProduct(row: ProductRow): Product {
   return { id: row.id, sku: row.sku, name: row.name, priceCents: Number(row.price_cents), stock: Number(row.stock) };
 }
 
+const SELECT_BY_ID = `select ${COLUMNS.join(', ')} from products where id = $1`;
+
 /** The hot read of the shop (GET /api/catalog/products/:id): plain SQL, no query builder. */
-export async function findProduct(db: ModuleDb, id: string): Promise<Product | undefined> {
-  const [row] = await db.query<ProductRow>(`select ${COLUMNS.join(', ')} from products where id = $1`, [id]);
-  return row && toProduct(row);
+export async function findProduct(db: ModuleDb, id: string): Promise<Product | null> {
+  const [row] = await db.query<ProductRow>(SELECT_BY_ID, [id]);
+  return row ? toProduct(row) : null;
 }
 
 export async function findProducts(k: Knex, ids: readonly string[]): Promise<Product[]> {

@@ -1,0 +1,32 @@
+import type { ServerResponse } from 'node:http';
+
+const CONTENT_TYPE = 'application/json; charset=utf-8';
+
+/**
+ * Writes `body` as a JSON response with `status`: the response Express's
+ * `res.status(status).json(body)` sends under the kit's settings (no ETag, no
+ * JSON spaces or replacer), written straight to Node's response. `res.json`
+ * first looks up four app settings, parses and formats the content type to
+ * add its charset and checks request freshness; on the kit's answers that is
+ * work without effect, on every request.
+ *
+ * A HEAD request gets the headers without the body (Node drops it); 204 and
+ * 304 carry no body and no content headers.
+ *
+ * @example
+ * sendJson(res, 200, { id, name });
+ */
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  // Checked before anything is set, so a bad status becomes the error handler's 500.
+  if (!Number.isInteger(status) || status < 100 || status > 999) throw new RangeError(`invalid HTTP status ${status}`);
+  res.statusCode = status;
+  if (status === 204 || status === 304) {
+    res.end();
+    return;
+  }
+  // `undefined` (and functions) have no JSON text: an empty body, as Express sends.
+  const text = JSON.stringify(body) ?? '';
+  res.setHeader('content-type', CONTENT_TYPE);
+  res.setHeader('content-length', Buffer.byteLength(text));
+  res.end(text);
+}
