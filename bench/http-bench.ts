@@ -103,8 +103,11 @@ function startServer(name: ServerName, dbUrl: string): Promise<RunningServer> {
   if (settings.serverOutput) {
     mkdirSync(settings.serverOutput, { recursive: true });
     const file = createWriteStream(join(settings.serverOutput, `${name}-${child.pid}.log`));
-    child.stdout!.pipe(file);
-    child.stderr!.pipe(file);
+    file.on('error', (error) => console.error(`BENCH_SERVER_OUTPUT: ${error.message}`));
+    // Both pipes feed one file: it ends when the child is gone, not with the first pipe.
+    child.stdout!.pipe(file, { end: false });
+    child.stderr!.pipe(file, { end: false });
+    child.once('close', () => file.end());
   }
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => fail(new Error(`${name} server did not start within 60 s`)), 60_000);

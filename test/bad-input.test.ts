@@ -482,6 +482,9 @@ describe('request ids', () => {
     ['an unknown route', 'GET', '/api/nope', undefined, 404],
     ['a malformed path (failing before any route)', 'GET', '/api/catalog/products/%E0%A4%A', undefined, 400],
     ['the health check', 'GET', '/health', undefined, 200],
+    ['the metrics', 'GET', '/metrics', undefined, 200],
+    ['a HEAD request', 'HEAD', '/api/catalog/products?limit=1', undefined, 200],
+    ['a method no route takes', 'DELETE', '/api/catalog/products', undefined, 404],
   ])('every answer carries one, also %s', async (_what, method, path, body, status) => {
     const res = await shop.request(method, path, body);
     expect(res.status).toBe(status);

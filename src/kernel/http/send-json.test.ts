@@ -58,6 +58,13 @@ describe('sendJson', () => {
     expect(res.raw.length).toBe(0);
   });
 
+  it('sends an empty body with 205', async () => {
+    const res = await call('GET', '/205');
+    expect(res.status).toBe(205);
+    expect(res.headers['content-length']).toBe('0');
+    expect(res.raw.length).toBe(0);
+  });
+
   it('sends an empty body for undefined, as Express does', async () => {
     const res = await call('GET', '/undefined');
     expect(res.status).toBe(200);
