@@ -95,14 +95,12 @@ export function createPostgresDatabase(options: PostgresDatabaseOptions): Databa
     kind: 'postgres',
     forModule(schema: string): ModuleDb {
       const { pool, knex } = poolFor(assertIdentifier(schema));
+      const query = <R extends object>(sql: string, params?: readonly unknown[]) =>
+        pool.query<R & pg.QueryResultRow>(sql, params as unknown[] | undefined).then(rowsOf<R>);
       return {
         schema,
         // Without the nesting check, a hot read is the pool's query and nothing else.
-        query: nestingCheck
-          ? <R extends object>(sql: string, params?: readonly unknown[]) =>
-              runInDbScope(schema, () => pool.query<R & pg.QueryResultRow>(sql, params as unknown[] | undefined)).then(rowsOf<R>)
-          : <R extends object>(sql: string, params?: readonly unknown[]) =>
-              pool.query<R & pg.QueryResultRow>(sql, params as unknown[] | undefined).then(rowsOf<R>),
+        query: nestingCheck ? (sql, params) => runInDbScope(schema, () => query(sql, params)) : query,
         read: (fn) => runInDbScope(schema, () => fn(knex)),
         transaction: (fn, context) =>
           runInDbScope(schema, () =>
