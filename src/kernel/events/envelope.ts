@@ -11,14 +11,29 @@ export interface EventEnvelope {
 }
 
 /**
+ * What a transport did with a relay round. Events in `pending` are not yet
+ * handed over: their first delivery failed and this process is retrying them.
+ * Each promise resolves once its event is handled or dead-lettered, and
+ * rejects if it cannot be (the process stops, the dead-letter store is
+ * down); the relay keeps the event's outbox row claimed until then, so a
+ * crash meanwhile means redelivery, never loss, and the round's other events
+ * are not held up.
+ */
+export interface PublishReceipt {
+  /** By event id. */
+  readonly pending: ReadonlyMap<string, Promise<void>>;
+}
+
+/**
  * Moves committed events from outboxes to subscribers. `publish` resolves when
- * the events are safely handed over: handled (memory) or stored by the broker.
+ * the events are safely handed over: handled (memory) or stored by the broker,
+ * except those the receipt lists as pending.
  */
 export interface EventTransport {
   readonly name: string;
   /** Registers a consumer; the transport owns retries and calls `deadLetter` when they run out. */
   subscribe(consumer: EventConsumer): void;
-  publish(envelopes: readonly EventEnvelope[]): Promise<void>;
+  publish(envelopes: readonly EventEnvelope[]): Promise<PublishReceipt | void>;
   start(): Promise<void>;
   /** Resolves when the transport can carry events; throws otherwise. */
   ping(): Promise<void>;

@@ -1,7 +1,7 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import eventemitter2 from 'eventemitter2';
 import { AppError } from '../errors/app-error.js';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { backoffDelay, type EventConsumer, type EventEnvelope, type EventTransport } from './envelope.js';
+import { backoffDelay, type EventConsumer, type EventEnvelope, type EventTransport, type PublishReceipt } from './envelope.js';
 
 // eventemitter2 is CommonJS: under ESM its classes hang off the default import.
 const { EventEmitter2 } = eventemitter2;
@@ -19,11 +19,17 @@ function isUnreadable(error: unknown): boolean {
 
 export const DEFAULT_RETRY: RetryOptions = { maxAttempts: 5, baseDelayMs: 100, maxDelayMs: 5_000 };
 
+/** A first delivery: settled, or a promise of the retries that follow (wrapped, so `async` does not wait for it). */
+type FirstAttempt = { retrying: Promise<void> } | undefined;
+
 /**
- * The in-process transport (eventemitter2). `publish` resolves only once every
- * subscriber has handled or dead-lettered the events, so the relay marks a row
- * published only after its effects are committed: a crash before that means
- * redelivery, never loss.
+ * The in-process transport (eventemitter2). `publish` resolves once every
+ * subscriber has made its first attempt at the events. Events whose first
+ * attempt failed are retried with backoff in the background and listed as
+ * pending in the receipt: the relay marks a row published only after its
+ * effects are committed or dead-lettered (a crash before that means
+ * redelivery, never loss), and an event being retried never holds up the
+ * others.
  *
  * @example
  * const transport = new MemoryTransport({ maxAttempts: 5, baseDelayMs: 100, maxDelayMs: 5000 });
@@ -32,33 +38,53 @@ export class MemoryTransport implements EventTransport {
   readonly name = 'memory';
   readonly #emitter = new EventEmitter2({ wildcard: false, maxListeners: 0 });
   readonly #retry: RetryOptions;
+  readonly #closing = new AbortController();
 
   constructor(retry: RetryOptions = DEFAULT_RETRY) {
     this.#retry = retry;
   }
 
   subscribe(consumer: EventConsumer): void {
-    this.#emitter.on(consumer.eventKey, (envelope: EventEnvelope) => this.#deliver(consumer, envelope));
+    this.#emitter.on(consumer.eventKey, (envelope: EventEnvelope) => this.#firstAttempt(consumer, envelope));
   }
 
-  async publish(envelopes: readonly EventEnvelope[]): Promise<void> {
-    await Promise.all(envelopes.map((envelope) => this.#emitter.emitAsync(`${envelope.name}@${envelope.version}`, envelope)));
+  async publish(envelopes: readonly EventEnvelope[]): Promise<PublishReceipt> {
+    const pending = new Map<string, Promise<void>>();
+    await Promise.all(
+      envelopes.map(async (envelope) => {
+        const attempts = (await this.#emitter.emitAsync(`${envelope.name}@${envelope.version}`, envelope)) as FirstAttempt[];
+        const retries = attempts.flatMap((attempt) => (attempt ? [attempt.retrying] : []));
+        if (retries.length > 0) pending.set(envelope.id, Promise.all(retries).then(() => undefined));
+      }),
+    );
+    return { pending };
   }
 
-  async #deliver(consumer: EventConsumer, envelope: EventEnvelope): Promise<void> {
+  async #firstAttempt(consumer: EventConsumer, envelope: EventEnvelope): Promise<FirstAttempt> {
+    try {
+      await consumer.handle(envelope);
+      return undefined;
+    } catch (error) {
+      return { retrying: this.#settle(consumer, envelope, error, 1) };
+    }
+  }
+
+  /** After failed attempt `attempt`: retries with backoff until handled, or dead-letters. */
+  async #settle(consumer: EventConsumer, envelope: EventEnvelope, error: unknown, attempt: number): Promise<void> {
     const { maxAttempts, baseDelayMs, maxDelayMs } = this.#retry;
-    for (let attempt = 1; ; attempt += 1) {
+    for (let failed = attempt, last = error; ; failed += 1) {
+      // A payload the handler cannot read will not become readable by retrying.
+      if (failed >= maxAttempts || isUnreadable(last)) {
+        // If storing the dead letter fails too, this rejects and the relay leaves the row for a later round.
+        await consumer.deadLetter(envelope, last, failed);
+        return;
+      }
+      await sleep(backoffDelay(failed, baseDelayMs, maxDelayMs), undefined, { signal: this.#closing.signal });
       try {
         await consumer.handle(envelope);
         return;
-      } catch (error) {
-        // A payload the handler cannot read will not become readable by retrying.
-        if (attempt >= maxAttempts || isUnreadable(error)) {
-          // If storing the dead letter fails too, the error reaches the relay and the row is redelivered later.
-          await consumer.deadLetter(envelope, error, attempt);
-          return;
-        }
-        await sleep(backoffDelay(attempt, baseDelayMs, maxDelayMs));
+      } catch (next) {
+        last = next;
       }
     }
   }
@@ -67,7 +93,9 @@ export class MemoryTransport implements EventTransport {
 
   async ping(): Promise<void> {}
 
+  /** Stops listening and abandons the retries in progress (their rows stay in the outbox). */
   async close(): Promise<void> {
+    this.#closing.abort(new Error('the memory transport closed'));
     this.#emitter.removeAllListeners();
   }
 }

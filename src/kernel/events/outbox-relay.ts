@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { ModuleDb } from '../db/module-db.js';
-import type { EventTransport } from './envelope.js';
-import { claimEvents, markPublished, releaseAllClaims, renewClaims } from './outbox-store.js';
+import type { EventTransport, PublishReceipt } from './envelope.js';
+import { claimEvents, markPublished, type ClaimedEvent, releaseAllClaims, releaseClaims, renewClaims } from './outbox-store.js';
 
 export interface OutboxRelayOptions {
   db: ModuleDb;
@@ -42,6 +42,11 @@ export class OutboxRelay {
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
   #nudged = false;
+  /** Rows claimed and not yet marked: the round in flight and the events still being retried. */
+  readonly #held = new Set<string | number>();
+  /** Events whose first delivery failed, by outbox seq, until they settle. */
+  readonly #retrying = new Map<string | number, Promise<void>>();
+  #heartbeat: NodeJS.Timeout | undefined;
 
   constructor(options: OutboxRelayOptions) {
     this.#options = {
@@ -56,6 +61,8 @@ export class OutboxRelay {
   start(): void {
     if (this.#running) return;
     this.#running = true;
+    // A slow hand-over or a retried event keeps its claim alive; a dead process stops renewing it.
+    this.#heartbeat = setInterval(() => this.#renew(), this.#options.leaseMs / 3);
     this.#loop = this.#run();
   }
 
@@ -65,36 +72,101 @@ export class OutboxRelay {
     this.#wake?.();
   }
 
-  /** Stops after the round in flight; unpublished rows stay for the next start. */
+  /**
+   * Stops after the round in flight; unpublished rows stay for the next start.
+   * Events still being retried are let go: their claims are released, so the
+   * next relay (this process restarted, or another) delivers them again.
+   */
   async stop(): Promise<void> {
     this.#running = false;
     this.#wake?.();
     await this.#loop;
+    clearInterval(this.#heartbeat);
+    const abandoned = [...this.#retrying.keys()];
+    this.#retrying.clear();
+    for (const seq of abandoned) this.#held.delete(seq);
+    if (abandoned.length > 0) {
+      await releaseClaims(this.#options.db, abandoned).catch((error: unknown) =>
+        this.#options.logger.warn({ err: error, schema: this.#options.db.schema, events: abandoned.length }, 'releasing the claims of retried events failed; they are delivered again once their lease expires'),
+      );
+    }
   }
 
-  /** One round: claim, hand over, mark. Returns how many events were published. */
+  /** Events of this relay whose first delivery failed and that are being retried now. */
+  get retrying(): number {
+    return this.#retrying.size;
+  }
+
+  /** One round: claim, hand over, mark. Returns how many events were handed over. */
   async runOnce(): Promise<number> {
     const { db, transport, batchSize, leaseMs } = this.#options;
     const claimed = await claimEvents(db, batchSize, leaseMs);
     if (claimed.length === 0) return 0;
-    const seqs = claimed.map((c) => c.seq);
-    // A slow hand-over (handlers retrying) keeps its claim alive; a dead process stops renewing it.
-    const heartbeat = setInterval(() => {
-      renewClaims(db, seqs, leaseMs).catch((error: unknown) => this.#options.logger.warn({ err: error }, 'renewing outbox claims failed'));
-    }, leaseMs / 3);
+    for (const c of claimed) this.#held.add(c.seq);
+    let receipt: PublishReceipt | void;
     try {
-      await transport.publish(claimed.map((c) => c.envelope));
-    } finally {
-      clearInterval(heartbeat);
+      receipt = await transport.publish(claimed.map((c) => c.envelope));
+    } catch (error) {
+      for (const c of claimed) this.#held.delete(c.seq);
+      throw error;
     }
-    await markPublished(db, seqs);
-    this.#options.onPublished?.(claimed.length);
+    const done: ClaimedEvent[] = [];
+    for (const c of claimed) {
+      const retrying = receipt?.pending.get(c.envelope.id);
+      if (retrying) this.#follow(c.seq, c.envelope.id, retrying);
+      else done.push(c);
+    }
+    try {
+      await markPublished(db, done.map((c) => c.seq));
+    } finally {
+      for (const c of done) this.#held.delete(c.seq);
+    }
+    this.#options.onPublished?.(done.length);
     return claimed.length;
+  }
+
+  /** Marks a retried event published once it settles; lets it go if it cannot settle here. */
+  #follow(seq: string | number, eventId: string, settled: Promise<void>): void {
+    this.#retrying.set(seq, settled);
+    const { db, logger } = this.#options;
+    const forget = () => {
+      this.#retrying.delete(seq);
+      this.#held.delete(seq);
+    };
+    settled.then(
+      async () => {
+        if (this.#retrying.get(seq) !== settled) return; // stop() let it go already
+        try {
+          await markPublished(db, [seq]);
+          this.#options.onPublished?.(1);
+        } catch (error) {
+          logger.warn({ err: error, schema: db.schema, eventId }, 'marking a retried event published failed; it is delivered again once its lease expires');
+        } finally {
+          forget();
+        }
+      },
+      async (error: unknown) => {
+        if (this.#retrying.get(seq) !== settled) return;
+        forget();
+        logger.warn({ err: error, schema: db.schema, eventId }, 'a retried event could not be settled; it stays in the outbox for a later round');
+        await releaseClaims(db, [seq]).catch(() => undefined); // else its lease simply expires
+      },
+    );
+  }
+
+  #renew(): void {
+    if (this.#held.size === 0) return;
+    const { db, leaseMs, logger } = this.#options;
+    renewClaims(db, [...this.#held], leaseMs).catch((error: unknown) => logger.warn({ err: error, schema: db.schema }, 'renewing outbox claims failed'));
   }
 
   async #run(): Promise<void> {
     let failures = 0;
-    if (this.#options.resetClaimsOnStart) await releaseAllClaims(this.#options.db).catch(() => undefined);
+    if (this.#options.resetClaimsOnStart) {
+      await releaseAllClaims(this.#options.db).catch((error: unknown) =>
+        this.#options.logger.warn({ err: error, schema: this.#options.db.schema }, 'releasing the claims left by an earlier run failed; those events wait for their lease to expire'),
+      );
+    }
     while (this.#running) {
       this.#nudged = false;
       let published = 0;

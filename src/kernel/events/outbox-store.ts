@@ -58,6 +58,12 @@ export async function renewClaims(db: ModuleDb, seqs: ReadonlyArray<string | num
   await db.query('update outbox set claimed_until = now() + make_interval(secs => $1) where seq = any($2::bigint[]) and published_at is null', [leaseMs / 1000, seqs]);
 }
 
+/** Drops the claims on these rows, so the next round (of any relay) takes them. */
+export async function releaseClaims(db: ModuleDb, seqs: ReadonlyArray<string | number>): Promise<void> {
+  if (seqs.length === 0) return;
+  await db.query('update outbox set claimed_until = null where seq = any($1::bigint[]) and published_at is null', [seqs]);
+}
+
 /** Drops every claim; see OutboxRelayOptions.resetClaimsOnStart. */
 export async function releaseAllClaims(db: ModuleDb): Promise<void> {
   await db.read((k) => k('outbox').whereNull('published_at').whereNotNull('claimed_until').update({ claimed_until: null }));
