@@ -4,7 +4,7 @@ import { SHOP_MODULES } from './app.js';
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const app = await createApp({ modules: SHOP_MODULES, config });
-  installShutdown(app);
+  installShutdown(app, { graceMs: config.shutdownGraceMs });
   const { port } = await app.start();
   app.logger.info(`shop listening on http://localhost:${port}`);
 }

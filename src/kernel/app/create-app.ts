@@ -57,8 +57,14 @@ export interface App {
   migrate(): Promise<MigrationResult[]>;
   /** Migrates, starts the relays and listens on `config.port` (0 picks a free port). */
   start(): Promise<{ port: number; url: string }>;
-  /** Graceful stop: no new connections, in-flight requests finish, relays drain, pools close. */
-  stop(): Promise<void>;
+  /**
+   * Graceful stop: for `graceMs` (0 by default) the process goes on serving
+   * while `/health` answers 503 `stopping`; then no new connections,
+   * in-flight requests finish, relays finish their round, pools close.
+   */
+  stop(options?: { graceMs?: number }): Promise<void>;
+  /** True once `stop` was called. */
+  readonly stopping: boolean;
 }
 
 /**
@@ -74,12 +80,16 @@ export async function createApp(options: AppOptions): Promise<App> {
   const metrics = createMetrics();
   const database = options.database ?? (await openDatabase(config, logger));
   const retry: RetryOptions = { ...DEFAULT_RETRY, maxAttempts: config.eventMaxAttempts, ...options.retry };
+  // Test-only; the module is not even loaded unless MMK_FAULT_POINTS is set (never in production, see loadConfig).
+  const faults = config.faultPoints ? (await import('../testing/fault-points.js')).parseFaultPoints(config.faultPoints) : undefined;
   const { container, modules } = wireModules({
     modules: options.modules,
     database,
     logger,
     apiBindings: options.apiBindings ?? {},
     onHandled: (handler, outcome) => metrics.eventsHandled.inc({ handler, outcome }),
+    handlerConcurrency: config.eventHandlerConcurrency,
+    faults,
   });
   const consumers = modules.flatMap((m) => m.consumers);
   const transport = await createTransport(config, retry, consumers, logger);
@@ -100,7 +110,8 @@ export async function createApp(options: AppOptions): Promise<App> {
     return relay;
   });
 
-  const http = buildHttp({ modules, database, transport, logger, metrics });
+  const lifecycle = { stopping: false };
+  const http = buildHttp({ modules, database, transport, logger, metrics, lifecycle });
   let server: Server | undefined;
   const rootDir = options.rootDir ?? process.cwd();
 
@@ -115,7 +126,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     async migrate() {
       const results: MigrationResult[] = [];
       for (const { definition } of modules) {
-        const dir = resolve(rootDir, definition.migrationsDir ?? `migrations/${definition.name}`);
+        const dir = definition.migrationsDir === false ? null : resolve(rootDir, definition.migrationsDir ?? `migrations/${definition.name}`);
         results.push(await migrateModule(database, definition.name, dir));
       }
       return results;
@@ -134,7 +145,12 @@ export async function createApp(options: AppOptions): Promise<App> {
       logger.info({ port, database: database.kind, eventBus: transport.name, modules: modules.map((m) => m.definition.name) }, 'started');
       return { port, url: `http://127.0.0.1:${port}` };
     },
-    async stop() {
+    get stopping() {
+      return lifecycle.stopping;
+    },
+    async stop(stopOptions = {}) {
+      lifecycle.stopping = true;
+      if (server && stopOptions.graceMs) await new Promise((done) => setTimeout(done, stopOptions.graceMs));
       if (server) {
         const closed = new Promise<void>((done) => server!.close(() => done()));
         server.closeIdleConnections();
@@ -151,6 +167,7 @@ export async function createApp(options: AppOptions): Promise<App> {
 }
 
 interface HttpParts {
+  lifecycle: { stopping: boolean };
   modules: WiredModule[];
   database: Database;
   transport: EventTransport;
@@ -158,7 +175,7 @@ interface HttpParts {
   metrics: Metrics;
 }
 
-function buildHttp({ modules, database, transport, logger, metrics }: HttpParts): Express {
+function buildHttp({ modules, database, transport, logger, metrics, lifecycle }: HttpParts): Express {
   const http = express();
   http.disable('x-powered-by');
   http.set('etag', false);
@@ -171,6 +188,12 @@ function buildHttp({ modules, database, transport, logger, metrics }: HttpParts)
   // After the module routes, which take nearly all requests: each layer before a route costs it a match.
   http.get('/health', async (req, res) => {
     requestStateOf(req, res);
+    if (lifecycle.stopping) {
+      // Out of rotation first: the process still serves until its grace period ends.
+      sendJson(res, 503, { status: 'stopping', modules: {}, services: {} });
+      recorder.record(req, res, healthMetric);
+      return;
+    }
     const report = await checkHealth(
       { database: () => database.ping(), eventBus: () => transport.ping() },
       Object.fromEntries(
@@ -179,6 +202,7 @@ function buildHttp({ modules, database, transport, logger, metrics }: HttpParts)
           return [m.definition.name, { location: 'local' as const, probes: { database: () => db.query('select 1').then(() => undefined) } }];
         }),
       ),
+      (probe, error) => logger.warn({ err: error, probe }, 'health probe failed'),
     );
     sendJson(res, report.status === 'up' ? 200 : 503, report);
     recorder.record(req, res, healthMetric);
@@ -187,8 +211,15 @@ function buildHttp({ modules, database, transport, logger, metrics }: HttpParts)
     requestStateOf(req, res);
     await Promise.all(
       modules.map(async (m) => {
-        const backlog = await outboxBacklog(database.forModule(m.definition.name)).catch(() => undefined);
-        if (backlog) metrics.outboxPending.set({ module: m.definition.name }, backlog.pending);
+        const module = m.definition.name;
+        try {
+          const backlog = await outboxBacklog(database.forModule(module));
+          metrics.outboxPending.set({ module }, backlog.pending);
+        } catch (error) {
+          // No figure rather than a stale one: an old value would look like a healthy outbox.
+          metrics.outboxPending.remove({ module });
+          logger.warn({ err: error, module }, 'reading the outbox backlog for /metrics failed');
+        }
       }),
     );
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());

@@ -1,13 +1,15 @@
 import { Container } from 'inversify';
 import type { Logger } from 'pino';
+import type { CallContext } from '../context/call-context.js';
 import type { Database } from '../db/module-db.js';
-import { createEventConsumer } from '../events/event-consumer.js';
+import { createEventConsumer, type DeliveryOutcome } from '../events/event-consumer.js';
 import type { EventConsumer } from '../events/envelope.js';
 import { createEventPublisher } from '../events/event-publisher.js';
 import type { RouteDefinition } from '../http/route.js';
 import { localBinding, type ApiBinding } from '../module/api-binding.js';
 import { eventKey, type ApiContract, type ApiOf } from '../module/contract.js';
 import type { ModuleDefinition } from '../module/define-module.js';
+import type { FaultPoints } from '../testing/fault-points.js';
 import { assertTopology } from './assert-topology.js';
 
 /** A module after set-up, as the rest of the kernel uses it. */
@@ -24,7 +26,10 @@ export interface WireOptions {
   database: Database;
   logger: Logger;
   apiBindings: Record<string, ApiBinding>;
-  onHandled: (handlerId: string, outcome: string) => void;
+  onHandled: (handlerId: string, outcome: DeliveryOutcome) => void;
+  /** Lanes of a handler that sets none of its own. */
+  handlerConcurrency?: number;
+  faults?: FaultPoints;
 }
 
 /**
@@ -52,11 +57,11 @@ export function wireModules(options: WireOptions): { container: Container; modul
         }
         // Resolved on first call, so modules can be set up in any order.
         let resolved: ApiOf<C> | undefined;
-        const lazy: Record<string, (input: unknown) => Promise<unknown>> = {};
+        const lazy: Record<string, (input: unknown, context?: CallContext) => Promise<unknown>> = {};
         for (const name of Object.keys(contract.operations)) {
-          lazy[name] = (input) => {
+          lazy[name] = (input, context) => {
             resolved ??= container.get<ApiOf<C>>(contract.token);
-            return (resolved as Record<string, (i: unknown) => Promise<unknown>>)[name]!(input);
+            return (resolved as Record<string, (i: unknown, c?: CallContext) => Promise<unknown>>)[name]!(input, context);
           };
         }
         return lazy as ApiOf<C>;
@@ -69,7 +74,16 @@ export function wireModules(options: WireOptions): { container: Container; modul
     }
     module.routes = parts.routes ?? [];
     module.consumers = (parts.handlers ?? []).map((handler) =>
-      createEventConsumer({ module: definition.name, db, publisher: events, logger, definition: handler, onHandled: options.onHandled }),
+      createEventConsumer({
+        module: definition.name,
+        db,
+        publisher: events,
+        logger,
+        definition: handler,
+        onHandled: options.onHandled,
+        concurrency: options.handlerConcurrency,
+        faults: options.faults,
+      }),
     );
     wired.push(module);
   }

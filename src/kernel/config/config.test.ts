@@ -32,6 +32,9 @@ describe('loadConfig', () => {
     [{ REDIS_URL: 'http://x' }, /^Invalid setting REDIS_URL: /],
     [{ LOG_LEVEL: 'loud' }, /^Invalid setting LOG_LEVEL: expected one of fatal, error/],
     [{ EVENT_RELAY: 'maybe' }, /^Invalid setting EVENT_RELAY: /],
+    [{ EVENT_HANDLER_CONCURRENCY: '0' }, /^Invalid setting EVENT_HANDLER_CONCURRENCY: expected an integer between 1 and 64 \(got "0"\)$/],
+    [{ EVENT_HANDLER_CONCURRENCY: '65' }, /^Invalid setting EVENT_HANDLER_CONCURRENCY: /],
+    [{ MMK_FAULT_POINTS: 'event.after-commit=kill@1', NODE_ENV: 'production' }, /^Invalid setting MMK_FAULT_POINTS: test-only fault points are refused when NODE_ENV=production/],
   ])('rejects %o with one line naming the setting', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     try {

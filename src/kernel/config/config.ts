@@ -37,6 +37,9 @@ const schema = z.object({
   EVENT_LOCK_MS: integer(1_000, 3_600_000).default(30_000),
   EVENT_RELAY_POLL_MS: integer(10, 600_000).default(1_000),
   DATABASE_NESTING_CHECK: z.enum(['on', 'off'], { error: 'expected "on" or "off"' }).optional(),
+  EVENT_HANDLER_CONCURRENCY: integer(1, 64).default(4),
+  SHUTDOWN_GRACE_MS: integer(0, 600_000).default(5_000),
+  MMK_FAULT_POINTS: z.string().optional(),
   NODE_ENV: z.string().optional(),
 });
 
@@ -75,6 +78,20 @@ export interface Config {
    * defaults to off when NODE_ENV=production and on otherwise; always on for PGlite.
    */
   databaseNestingCheck: boolean;
+  /**
+   * Transactions of one event handler that may run at once in this process
+   * (a handler can set its own with `on(..., { concurrency })`). Events of one
+   * correlation id keep their order.
+   */
+  eventHandlerConcurrency: number;
+  /**
+   * On SIGTERM, how long the process keeps serving while `/health` answers
+   * 503 `stopping`, so a load balancer takes it out of rotation before it
+   * closes its port.
+   */
+  shutdownGraceMs: number;
+  /** Test-only fault points (`MMK_FAULT_POINTS`, see src/kernel/testing/fault-points.ts); refused in production. */
+  faultPoints: string | undefined;
 }
 
 /** Raised for a bad setting; its message is the one line printed at start-up. */
@@ -97,6 +114,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError(`Invalid setting ${name}: ${issue.message} (got ${JSON.stringify(present[name])})`);
   }
   const s = parsed.data;
+  if (s.MMK_FAULT_POINTS !== undefined && s.NODE_ENV === 'production') {
+    throw new ConfigError('Invalid setting MMK_FAULT_POINTS: test-only fault points are refused when NODE_ENV=production (unset MMK_FAULT_POINTS)');
+  }
   return {
     port: s.PORT,
     databaseUrl: s.DATABASE_URL,
@@ -114,5 +134,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     eventLockMs: s.EVENT_LOCK_MS,
     eventRelayPollMs: s.EVENT_RELAY_POLL_MS,
     databaseNestingCheck: (s.DATABASE_NESTING_CHECK ?? (s.NODE_ENV === 'production' ? 'off' : 'on')) === 'on',
+    eventHandlerConcurrency: s.EVENT_HANDLER_CONCURRENCY,
+    shutdownGraceMs: s.SHUTDOWN_GRACE_MS,
+    faultPoints: s.MMK_FAULT_POINTS,
   };
 }

@@ -137,6 +137,7 @@ export class BullMqTransport implements EventTransport {
   }
 
   #startWorker(consumer: EventConsumer): Worker {
+    const { logger } = this.#options;
     const worker = new Worker(
       consumer.handlerId,
       async function deliverJob(job: Job<EventJobData>, token?: string) {
@@ -150,8 +151,9 @@ export class BullMqTransport implements EventTransport {
         const retry = failed.filter((f) => !lastAttempt && !isUnreadable(f.error));
         try {
           for (const f of failed) if (!retry.includes(f)) await consumer.deadLetter(f.envelope, f.error, attempt);
-        } catch {
+        } catch (error) {
           // The dead-letter store is unreachable too: keep the job and try again later rather than lose it.
+          logger.error({ err: error, handler: consumer.handlerId, jobId: job.id, events: failed.length }, `storing dead letters failed; the job runs again in ${DEAD_LETTER_RETRY_MS} ms`);
           await job.moveToDelayed(Date.now() + DEAD_LETTER_RETRY_MS, token);
           throw new DelayedError();
         }

@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import type { ModuleDb } from '../db/module-db.js';
 import { AppError } from '../errors/app-error.js';
 import { eventKey, type EventDefinition, type EventSubscription } from '../module/contract.js';
+import type { FaultPoints } from '../testing/fault-points.js';
 import type { EventConsumer, EventEnvelope } from './envelope.js';
 import type { EventPublisher } from './event-publisher.js';
 
@@ -19,6 +20,17 @@ export interface HandlerContext {
   logger: Logger;
 }
 
+/** How a handler may be run; see `on`. */
+export interface HandlerOptions {
+  /**
+   * Transactions of this handler that may run at once in one process
+   * (`EVENT_HANDLER_CONCURRENCY` by default). Events of one correlation id
+   * always share a lane, so they are handled in the order they arrive.
+   * 1 runs the handler's transactions one after the other.
+   */
+  concurrency?: number;
+}
+
 /**
  * A module's reaction to an event: runs in one transaction together with the
  * inbox record, so its effect happens once however often the event arrives.
@@ -29,6 +41,7 @@ export interface HandlerContext {
 export interface EventHandlerDefinition<S extends z.ZodType = z.ZodType> {
   readonly name: string;
   readonly event: EventSubscription<S>;
+  readonly options?: HandlerOptions;
   handle(payload: z.output<S>, context: HandlerContext): Promise<void>;
 }
 
@@ -36,9 +49,13 @@ export function on<S extends z.ZodType>(
   event: EventSubscription<S>,
   name: string,
   handle: (payload: z.output<S>, context: HandlerContext) => Promise<void>,
+  options?: HandlerOptions,
 ): EventHandlerDefinition<S> {
-  return { name, event, handle };
+  return { name, event, handle, ...(options ? { options } : {}) };
 }
+
+/** What became of one delivery attempt (the `outcome` label of `events_handled_total`). */
+export type DeliveryOutcome = 'handled' | 'duplicate' | 'failed' | 'dead_lettered';
 
 export interface EventConsumerOptions {
   module: string;
@@ -46,12 +63,17 @@ export interface EventConsumerOptions {
   publisher: EventPublisher;
   logger: Logger;
   definition: EventHandlerDefinition;
-  onHandled?: (handlerId: string, outcome: 'handled' | 'duplicate' | 'dead_lettered') => void;
+  onHandled?: (handlerId: string, outcome: DeliveryOutcome) => void;
   /** Most events handled in one transaction (see createEventConsumer); 1 turns batching off. */
   maxBatch?: number;
+  /** Lanes when the handler sets no `concurrency` of its own. */
+  concurrency?: number;
+  /** Test-only fault points (MMK_FAULT_POINTS); absent in production. */
+  faults?: FaultPoints;
 }
 
 export const DEFAULT_CONSUMER_BATCH = 200;
+export const DEFAULT_HANDLER_CONCURRENCY = 4;
 
 type Outcome = 'handled' | 'duplicate';
 
@@ -62,24 +84,39 @@ interface Pending {
   reject: (error: unknown) => void;
 }
 
+interface Lane {
+  queue: Pending[];
+  draining: boolean;
+}
+
+/** A cheap, stable spread of correlation ids over lanes (FNV-1a). */
+function laneIndex(key: string, lanes: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % lanes;
+}
+
 /**
  * Builds the consumer a transport calls for one handler.
  *
- * Deliveries are group-committed: while one transaction of this handler is
- * running, the events that arrive meanwhile wait, and then run together in the
- * next transaction (one multi-row inbox insert, then the handler once per
- * fresh event, in arrival order). The first event of a quiet moment runs at
- * once, so batching adds no latency; under load it saves a transaction per
- * event. Should the shared transaction fail, every event of it runs again in a
- * transaction of its own, so a failing event fails (and is retried or
- * dead-lettered) alone and the others are not held back.
+ * Deliveries are spread over the handler's lanes by correlation id, so up to
+ * `concurrency` transactions of the handler run at once while the events of
+ * one correlation (one request and what it caused) keep their order. Within a
+ * lane they are group-committed: while one transaction runs, the events that
+ * arrive meanwhile wait, then run together in the next transaction (one
+ * multi-row inbox insert, then the handler once per fresh event, in arrival
+ * order). The first event of a quiet moment runs at once, so batching adds no
+ * latency; under load it saves a transaction per event. Should the shared
+ * transaction fail, every event of it runs again in a transaction of its own,
+ * so a failing event fails (and is retried or dead-lettered) alone and the
+ * others are not held back.
  */
 export function createEventConsumer(options: EventConsumerOptions): EventConsumer {
-  const { db, definition, publisher } = options;
+  const { db, definition, publisher, faults } = options;
   const handlerId = `${options.module}.${definition.name}`;
   const maxBatch = Math.max(1, options.maxBatch ?? DEFAULT_CONSUMER_BATCH);
-  const queue: Pending[] = [];
-  let draining = false;
+  const concurrency = Math.max(1, definition.options?.concurrency ?? options.concurrency ?? DEFAULT_HANDLER_CONCURRENCY);
+  const lanes: Lane[] = Array.from({ length: concurrency }, () => ({ queue: [], draining: false }));
 
   const loggerFor = (envelope: EventEnvelope) =>
     options.logger.child({ correlationId: envelope.correlationId, handler: handlerId, eventId: envelope.id, event: envelope.name });
@@ -89,15 +126,19 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
     return { trx, publish: (event, payload) => publisher.publish(trx, event, payload, correlation), envelope, logger };
   }
 
+  function report(outcome: DeliveryOutcome): void {
+    try {
+      options.onHandled?.(handlerId, outcome);
+    } catch (error) {
+      options.logger.warn({ err: error, handler: handlerId, outcome }, 'reporting an event delivery failed');
+    }
+  }
+
   function settled(item: Pending, outcome: Outcome, logger: Logger): void {
     // Resolved first: a failing log or metrics hook must not leave the delivery hanging.
     item.resolve(outcome);
-    try {
-      logger.debug({ outcome }, 'event handled');
-      options.onHandled?.(handlerId, outcome);
-    } catch (error) {
-      options.logger.warn({ err: error, handler: handlerId }, 'event handled, but reporting it failed');
-    }
+    logger.debug({ outcome }, 'event handled');
+    report(outcome);
   }
 
   /**
@@ -105,10 +146,10 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
    * the handler for each fresh one, in order. A transaction of one event is
    * opened with that event's context.
    */
-  function handleInOneTransaction(batch: readonly Pending[], loggers: readonly Logger[]): Promise<Outcome[]> {
+  async function handleInOneTransaction(batch: readonly Pending[], loggers: readonly Logger[]): Promise<Outcome[]> {
     const context = batch.length === 1 ? { correlationId: batch[0]!.envelope.correlationId } : undefined;
-    return db.transaction(async (trx) => {
-      const ids = [...new Set(batch.map((item) => item.envelope.id))];
+    const ids = [...new Set(batch.map((item) => item.envelope.id))];
+    const outcomes = await db.transaction(async (trx) => {
       const inserted = await trx('inbox')
         .insert(ids.map((id) => ({ event_id: id, handler: handlerId })))
         .onConflict(['event_id', 'handler'])
@@ -127,6 +168,8 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
       }
       return result;
     }, context);
+    faults?.hit('event.after-commit', handlerId, { eventIds: ids, handled: outcomes.filter((o) => o === 'handled').length });
+    return outcomes;
   }
 
   /** One event in a transaction of its own; its promise settles with the outcome or the error. */
@@ -136,6 +179,9 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
       const [outcome] = await handleInOneTransaction([item], [logger]);
       settled(item, outcome!, logger);
     } catch (error) {
+      // The transport retries or dead-letters it; each failed attempt is counted and logged here.
+      logger.warn({ err: error }, 'event handler failed');
+      report('failed');
       item.reject(error);
     }
   }
@@ -146,21 +192,25 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
     let outcomes: Outcome[];
     try {
       outcomes = await handleInOneTransaction(batch, loggers);
-    } catch {
+    } catch (error) {
+      options.logger.info(
+        { err: error, handler: handlerId, events: batch.length, eventIds: batch.slice(0, 10).map((item) => item.envelope.id) },
+        'a batch of events failed together; each runs again alone',
+      );
       for (const item of batch) await runAlone(item);
       return;
     }
     batch.forEach((item, i) => settled(item, outcomes[i]!, loggers[i]!));
   }
 
-  async function drain(): Promise<void> {
+  async function drain(lane: Lane): Promise<void> {
     try {
-      while (queue.length > 0) {
-        const batch = queue.splice(0, maxBatch);
+      while (lane.queue.length > 0) {
+        const batch = lane.queue.splice(0, maxBatch);
         await (batch.length === 1 ? runAlone(batch[0]!) : runTogether(batch));
       }
     } finally {
-      draining = false;
+      lane.draining = false;
     }
   }
 
@@ -170,26 +220,28 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
     handle(envelope) {
       const parsed = definition.event.schema.safeParse(envelope.payload);
       if (!parsed.success) {
+        report('failed');
         return Promise.reject(
           new AppError('BAD_REQUEST', 'KERNEL.EVENT_UNREADABLE', `${envelope.name}@${envelope.version} does not match the schema of ${handlerId}`, {
             details: parsed.error.issues,
           }),
         );
       }
+      const lane = lanes.length === 1 ? lanes[0]! : lanes[laneIndex(envelope.correlationId, lanes.length)]!;
       return new Promise<Outcome>((resolve, reject) => {
-        queue.push({ envelope, payload: parsed.data, resolve, reject });
-        if (!draining) {
-          draining = true;
+        lane.queue.push({ envelope, payload: parsed.data, resolve, reject });
+        if (!lane.draining) {
+          lane.draining = true;
           // A microtask later: the events a transport hands over in one go share the first transaction.
           queueMicrotask(() => {
-            drain().catch((error: unknown) => options.logger.error({ err: error, handler: handlerId }, 'event consumer failed'));
+            drain(lane).catch((error: unknown) => options.logger.error({ err: error, handler: handlerId }, 'event consumer failed'));
           });
         }
       });
     },
     async deadLetter(envelope, error, attempts) {
       const message = error instanceof Error ? error.message : String(error);
-      options.logger.error({ err: error, correlationId: envelope.correlationId, handler: handlerId, eventId: envelope.id, attempts }, 'event dead-lettered');
+      options.logger.error({ err: error, correlationId: envelope.correlationId, handler: handlerId, eventId: envelope.id, event: envelope.name, attempts }, 'event dead-lettered');
       await db.read((k) =>
         k('dead_letters')
           .insert({
@@ -205,7 +257,7 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
           .onConflict(['event_id', 'handler'])
           .merge({ error: message, attempts, failed_at: k.fn.now(), replayed_at: null }),
       );
-      options.onHandled?.(handlerId, 'dead_lettered');
+      report('dead_lettered');
     },
   };
 }
