@@ -33,7 +33,7 @@ function ticksModule(onContext: (ctx: ModuleContext) => void) {
     name: 'ticks',
     events: [Tick],
     dependsOn: [],
-    migrationsDir: 'migrations/__none__',
+    migrationsDir: false,
     setup: (ctx) => {
       onContext(ctx);
       return {

@@ -16,10 +16,18 @@ function handleContract(open: () => Promise<Database>) {
   beforeAll(async () => {
     database = await open();
     // The kernel tables only: enough for the outbox and the module's role.
-    const result = await migrateModule(database, 'probe', '/nonexistent');
+    const result = await migrateModule(database, 'probe', null);
     if (result.error) throw result.error;
   });
   afterAll(() => database.close());
+
+  it('a migrations folder that does not exist is a reported error, not "no migrations"', async () => {
+    const result = await migrateModule(database, 'probe_missing', '/nonexistent/migrations/probe_missing');
+    expect(result.applied).toEqual([]);
+    expect(result.error?.message).toBe(
+      'migrating schema "probe_missing" failed: migrations folder /nonexistent/migrations/probe_missing does not exist: create it, or set migrationsDir: false if the module has no tables of its own',
+    );
+  });
 
   it('query runs plain SQL with $1 parameters in the module schema', async () => {
     const db = database.forModule('probe');

@@ -14,7 +14,7 @@ export function probeModule(handlers: EventHandlerDefinition[]) {
     name: 'probe',
     events: [],
     dependsOn: [],
-    migrationsDir: 'migrations/__none__',
+    migrationsDir: false,
     setup: () => ({ handlers }),
   });
 }

@@ -14,9 +14,19 @@ export interface MigrationResult {
 
 const MIGRATION_FILE = /^\d{14}_[\w-]+\.(ts|js|mjs)$/;
 
+async function migrationFiles(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    // A typo in the folder must not look like "no migrations": the module would run without its tables.
+    throw new Error(`migrations folder ${dir} does not exist: create it, or set migrationsDir: false if the module has no tables of its own`);
+  }
+}
+
 /** Loads `migrations/<module>/*.ts` in name order; each file exports `up(knex)`. */
 export async function loadMigrations(dir: string): Promise<Migration[]> {
-  const files = (await readdir(dir).catch(() => [] as string[])).filter((f) => MIGRATION_FILE.test(f)).sort();
+  const files = (await migrationFiles(dir)).filter((f) => MIGRATION_FILE.test(f)).sort();
   return Promise.all(
     files.map(async (file) => {
       const mod = (await import(pathToFileURL(resolve(join(dir, file))).href)) as Partial<Migration>;
@@ -30,16 +40,17 @@ export async function loadMigrations(dir: string): Promise<Migration[]> {
  * Brings one module's schema up to date: the kernel tables, then the module's
  * own migrations, all in one transaction with the bookkeeping table
  * `<schema>.schema_migrations`. An advisory lock lets several processes start at once.
+ * `dir` null: the kernel tables only (a module without tables of its own).
  * On PostgreSQL with module roles, the module's role gets rights on this schema only.
  *
  * @example
  * const result = await migrateModule(db, 'catalog', 'migrations/catalog');
  * if (result.error) console.error(result.error.message);
  */
-export async function migrateModule(db: Database, schema: string, dir: string): Promise<MigrationResult> {
+export async function migrateModule(db: Database, schema: string, dir: string | null): Promise<MigrationResult> {
   const applied: string[] = [];
   try {
-    const migrations = [...KERNEL_MIGRATIONS, ...(await loadMigrations(dir))];
+    const migrations = [...KERNEL_MIGRATIONS, ...(dir === null ? [] : await loadMigrations(dir))];
     await db.ensureSchema(schema);
     await db.forOwner(schema).transaction(async (trx) => {
       await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`mmk-migrate:${schema}`]);

@@ -39,8 +39,12 @@ export interface ModuleDefinition<C extends ApiContract | undefined = ApiContrac
   readonly events: readonly EventDefinition[];
   /** Modules whose API this module may call. */
   readonly dependsOn: readonly string[];
-  /** Folder of its migrations; `migrations/<name>` by default. */
-  readonly migrationsDir?: string;
+  /**
+   * Folder of its migrations; `migrations/<name>` by default. `false` for a
+   * module without tables of its own (it still gets the kernel's outbox,
+   * inbox and dead letters); a folder that does not exist is an error.
+   */
+  readonly migrationsDir?: string | false;
   setup(context: ModuleContext): ModuleParts<C>;
 }
 
