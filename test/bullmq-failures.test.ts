@@ -42,7 +42,7 @@ describe('BullMQ: Redis unreachable for a while under writes', () => {
         wallets: wallets.map((w) => ({ customerId: w.customerId, initialBalance: w.balanceCents })),
         orderIds: [...before, ...during].map((p) => p.body.id),
       },
-      60_000,
+      { ledger: running.ledger, timeoutMs: 60_000 },
     );
     expect((await shop.request('GET', '/health')).status).toBe(200);
   });

@@ -36,6 +36,10 @@ describe('/health and /metrics', () => {
       expect(res.body.status).toBe('down');
       expect(res.body.services.database).toBe('down');
       expect(res.body.modules.catalog).toMatchObject({ status: 'down', checks: { database: 'down' } });
+      // No outbox figure rather than a stale one that would look healthy.
+      const metrics = await running.shop.request('GET', '/metrics');
+      expect(metrics.status).toBe(200);
+      expect(metrics.body as string).not.toMatch(/^outbox_pending_events\{/m);
     } finally {
       await admin.raw(`alter database "${name}" allow_connections true`);
     }

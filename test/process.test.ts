@@ -1,7 +1,11 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SHOP_MODULES } from '../src/app.js';
 import { startChildApp } from './support/child-app.js';
+import { postgresLedger } from './support/event-ledger.js';
+import { expectInvariants } from './support/invariants.js';
 import { startOwnRedis } from './support/own-redis.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
 import { ShopClient } from './support/shop-client.js';
@@ -75,21 +79,60 @@ describe('the process', () => {
     }
   });
 
-  it('on SIGTERM finishes the requests in flight, drains and exits 0', async () => {
-    const child = await startChildApp({ DATABASE_URL: database.url });
-    const shop = new ShopClient(child.url);
-    const product = await shop.createProduct(50, 100);
-    const wallet = await shop.createWallet(100_000);
-    // Settled at once, so requests cut before the server read them are not unhandled rejections.
-    const inFlight = Promise.allSettled(Array.from({ length: 20 }, () => shop.placeOrder(wallet.customerId, [{ productId: product.id, quantity: 1 }])));
-    await new Promise((r) => setTimeout(r, 30));
-    const code = await child.kill('SIGTERM');
-    const results = await inFlight;
-    expect(code).toBe(0);
-    // Requests the server was working on got their answer; none got a 5xx.
-    const answered = results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<{ status: number }>).value.status);
-    expect(answered.length).toBeGreaterThan(0);
-    expect(answered.every((s) => s === 202)).toBe(true);
-    expect(child.lines.some((l) => l.includes('"msg":"stopped"'))).toBe(true);
+  it('on SIGTERM reports itself stopping for the grace period while it serves, then finishes the requests in flight, drains and exits 0', async () => {
+    const fresh = await createTestDatabase('mmk_sigterm');
+    let child = await startChildApp({ DATABASE_URL: fresh.url, SHUTDOWN_GRACE_MS: '1500' });
+    try {
+      let shop = new ShopClient(child.url);
+      const product = await shop.createProduct(50, 100);
+      const wallet = await shop.createWallet(100_000);
+      // Settled at once, so requests cut before the server read them are not unhandled rejections.
+      const inFlight = Promise.allSettled(Array.from({ length: 20 }, () => shop.placeOrder(wallet.customerId, [{ productId: product.id, quantity: 1 }])));
+      await new Promise((r) => setTimeout(r, 30));
+      const signalledAt = Date.now();
+      child.process.kill('SIGTERM');
+      // The grace period: out of rotation (/health 503), yet still serving.
+      await expect.poll(async () => (await shop.request('GET', '/health')).body.status, { interval: 20 }).toBe('stopping');
+      expect((await shop.request('GET', '/health')).status).toBe(503);
+      const late = await shop.placeOrder(wallet.customerId, [{ productId: product.id, quantity: 1 }]);
+      expect(late.status).toBe(202);
+      expect((await child.exited).code).toBe(0);
+      expect(Date.now() - signalledAt).toBeGreaterThanOrEqual(1_500);
+      const results = await inFlight;
+      // Requests the server was working on got their answer; none got a 5xx.
+      const answered = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      expect(answered.length).toBeGreaterThan(0);
+      expect(answered.map((a) => a.status)).toEqual(Array(answered.length).fill(202));
+      expect(child.lines.some((l) => l.includes('"msg":"stopped"'))).toBe(true);
+
+      // Drained: the relays finished their rounds (no claim left behind), and every accepted order is stored.
+      const admin = new pg.Client({ connectionString: fresh.url });
+      await admin.connect();
+      try {
+        for (const schema of ['catalog', 'orders', 'payments', 'shipping']) {
+          const { rows } = await admin.query(`select count(*)::int as n from ${schema}.outbox where published_at is null and claimed_until > now()`);
+          expect(rows[0].n, `claimed, unpublished rows in ${schema}.outbox`).toBe(0);
+        }
+      } finally {
+        await admin.end();
+      }
+      const accepted = [...answered, late].map((a) => a.body.id as string);
+      child = await startChildApp({ DATABASE_URL: fresh.url });
+      shop = new ShopClient(child.url);
+      expect(await shop.ordersOf(wallet.customerId)).toEqual(expect.arrayContaining(accepted));
+      const running = child;
+      await expectInvariants(
+        shop,
+        {
+          products: [{ id: product.id, initialStock: 50 }],
+          wallets: [{ customerId: wallet.customerId, initialBalance: wallet.balanceCents }],
+          orderIds: await shop.ordersOf(wallet.customerId),
+        },
+        { ledger: postgresLedger(fresh.url, SHOP_MODULES, () => [running.url]) },
+      );
+    } finally {
+      await child.kill('SIGKILL');
+      await fresh.drop();
+    }
   });
 });

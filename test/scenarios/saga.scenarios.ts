@@ -1,12 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { expectLedgerSettled } from '../support/event-ledger.js';
 import { expectInvariants } from '../support/invariants.js';
 import type { RunningShop, Topology } from '../support/topologies.js';
 
 /**
  * The order saga end to end over HTTP, written once and run against every
- * topology (DESIGN.md section 7).
+ * topology (DESIGN.md section 7). `more` registers a topology's own tests in
+ * the same suite, against the same running shop.
  */
-export function sagaScenarios(topology: Topology): void {
+export function sagaScenarios(topology: Topology, more?: (running: () => RunningShop) => void): void {
   describe(`order saga on ${topology.name}`, () => {
     let running: RunningShop;
     beforeAll(async () => {
@@ -14,6 +16,10 @@ export function sagaScenarios(topology: Topology): void {
     });
     afterAll(async () => {
       await running?.stop();
+    });
+    // After every scenario: every event relayed and handled once by each consumer, no dead letters, no failed attempts.
+    afterEach(async () => {
+      await expectLedgerSettled(running.ledger);
     });
 
     it('confirms an order with stock and money, debits once and ships once', async () => {
@@ -84,19 +90,36 @@ export function sagaScenarios(topology: Topology): void {
         expect(placed.status).toBe(202);
         orderIds.push(placed.body.id);
       }
-      await expectInvariants(shop, {
-        products: products.map((p) => ({ id: p.id, initialStock: p.stock })),
-        wallets: wallets.map((w) => ({ customerId: w.customerId, initialBalance: w.balanceCents })),
-        orderIds,
-      });
+      await expectInvariants(
+        shop,
+        {
+          products: products.map((p) => ({ id: p.id, initialStock: p.stock })),
+          wallets: wallets.map((w) => ({ customerId: w.customerId, initialBalance: w.balanceCents })),
+          orderIds,
+        },
+        { ledger: running.ledger },
+      );
     });
 
     it('rejects an order for an unknown product with 422 and stores nothing', async () => {
-      const { shop } = running;
+      const { shop, ledger } = running;
       const wallet = await shop.createWallet(1_000);
-      const res = await shop.placeOrder(wallet.customerId, [{ productId: '00000000-0000-4000-8000-000000000000', quantity: 1 }]);
+      const known = await shop.createProduct(5, 100);
+      const before = await expectLedgerSettled(ledger);
+      const res = await shop.placeOrder(wallet.customerId, [
+        { productId: known.id, quantity: 1 },
+        { productId: '00000000-0000-4000-8000-000000000000', quantity: 1 },
+      ]);
       expect(res.status).toBe(422);
       expect(res.body.error.code).toBe('CATALOG.UNKNOWN_PRODUCT');
+      // No order, no event, nothing held or debited.
+      expect(await shop.ordersOf(wallet.customerId)).toEqual([]);
+      const after = await expectLedgerSettled(ledger);
+      expect(Object.fromEntries(after.published)).toEqual(Object.fromEntries(before.published));
+      expect((await shop.getProduct(known.id)).stock).toBe(5);
+      expect((await shop.getWallet(wallet.customerId)).balanceCents).toBe(1_000);
     });
+
+    more?.(() => running);
   });
 }

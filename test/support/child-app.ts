@@ -7,6 +7,8 @@ export interface ChildApp {
   process: ChildProcess;
   /** Every stdout line the process printed so far (pino JSON). */
   lines: string[];
+  /** Resolves when the process has exited, however it ended. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   kill(signal: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -19,14 +21,19 @@ const ROOT = new URL('../..', import.meta.url).pathname;
 export async function startChildApp(env: Record<string, string>, timeoutMs = 60_000): Promise<ChildApp> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
-    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', ...env },
+    // No grace period on SIGTERM unless a test asks for one: stopping children stays quick.
+    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', SHUTDOWN_GRACE_MS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
   const stderr: string[] = [];
   child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`child app did not start in ${timeoutMs} ms: ${stderr.join('')}`)), timeoutMs);
+    const timer = setTimeout(() => {
+      // Never leave an orphan behind: a child that did not start is killed by its pid.
+      child.kill('SIGKILL');
+      reject(new Error(`child app did not start in ${timeoutMs} ms: ${stderr.join('')}`));
+    }, timeoutMs);
     createInterface({ input: child.stdout! }).on('line', (line) => {
       lines.push(line);
       try {
@@ -44,10 +51,15 @@ export async function startChildApp(env: Record<string, string>, timeoutMs = 60_
       reject(new Error(`child app exited with ${code} before starting: ${stderr.join('')}`));
     });
   });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve({ code: child.exitCode, signal: child.signalCode });
+    else child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
   return {
     url: `http://127.0.0.1:${port}`,
     process: child,
     lines,
+    exited,
     async kill(signal) {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       const exited = once(child, 'exit');

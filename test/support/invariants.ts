@@ -1,4 +1,5 @@
 import { expect, vi } from 'vitest';
+import { expectLedgerSettled, type EventLedger, type LedgerExpectations } from './event-ledger.js';
 import type { ShopClient } from './shop-client.js';
 
 export interface InvariantInput {
@@ -7,16 +8,25 @@ export interface InvariantInput {
   orderIds: string[];
 }
 
+export interface InvariantOptions extends LedgerExpectations {
+  /** The system's event bookkeeping: every scenario is held to it. */
+  ledger: EventLedger;
+}
+
 /**
  * PRODUCT.md's invariants, checked through the public API once orders settle:
  * stock, money and shipments all add up. Compensations (releasing stock,
  * creating shipments) may still run after the last order settled, so the
- * checks are retried until the system is idle or `timeoutMs` passes.
+ * checks are retried until the system is idle or `timeoutMs` passes. Then the
+ * event flow itself (expectLedgerSettled): every event relayed, handled once
+ * by each of its consumers, no dead letters, no failed attempts.
  */
-export async function expectInvariants(shop: ShopClient, input: InvariantInput, timeoutMs = 20_000): Promise<void> {
-  const orders = await shop.waitSettled(input.orderIds);
+export async function expectInvariants(shop: ShopClient, input: InvariantInput, options: InvariantOptions): Promise<void> {
+  const timeout = options.timeoutMs ?? 20_000;
+  const orders = await shop.waitSettled(input.orderIds, Math.max(timeout, 30_000));
   expect(orders.filter((o) => o.status === 'pending')).toEqual([]);
-  await vi.waitFor(() => checkSettledInvariants(shop, input, orders), { timeout: timeoutMs, interval: 100 });
+  await vi.waitFor(() => checkSettledInvariants(shop, input, orders), { timeout, interval: 100 });
+  await expectLedgerSettled(options.ledger, options);
 }
 
 async function checkSettledInvariants(shop: ShopClient, input: InvariantInput, orders: Awaited<ReturnType<ShopClient['waitSettled']>>): Promise<void> {

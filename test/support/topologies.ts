@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp, jsonBinding, loadConfig, type App, type ApiBinding } from '../../src/kernel/index.js';
 import { SHOP_MODULES } from '../../src/app.js';
+import { appLedger, type EventLedger } from './event-ledger.js';
 import { createTestDatabase } from './postgres.js';
 import { ShopClient } from './shop-client.js';
 
@@ -17,6 +18,8 @@ export interface Topology {
 export interface RunningShop {
   app: App;
   shop: ShopClient;
+  /** The event bookkeeping every scenario is held to (expectInvariants, expectLedgerSettled). */
+  ledger: EventLedger;
   stop(): Promise<void>;
 }
 
@@ -30,6 +33,7 @@ async function boot(env: Record<string, string>, apiBindings: Record<string, Api
   return {
     app,
     shop: new ShopClient(url),
+    ledger: appLedger(app, SHOP_MODULES),
     async stop() {
       await app.stop();
       await cleanup();

@@ -1,0 +1,74 @@
+/**
+ * The faults `npm run test:mutations` plants, one at a time, on a scratch copy
+ * of the tree. Each names the guarantee it breaks and the suites that must
+ * fail because of it: a guarantee whose plant leaves its suites green is a
+ * defect of the suites (docs/testing.md).
+ *
+ * A plant is an exact piece of source and its replacement; the piece must
+ * occur exactly once, so a plant that no longer matches the code fails the
+ * run instead of passing quietly.
+ */
+export interface Plant {
+  name: string;
+  /** The guarantee the fault breaks. */
+  breaks: string;
+  file: string;
+  find: string;
+  replace: string;
+  /** Test files that must fail with the plant in. */
+  suites: string[];
+}
+
+export const PLANTS: readonly Plant[] = [
+  {
+    name: 'lost-update-in-reservations',
+    breaks: 'no oversell under any concurrency (stock is reserved with a conditional decrement under row locks)',
+    file: 'src/modules/catalog/internal/stock.handlers.ts',
+    find: `        const updated = await savepoint('products').where('id', item.productId).andWhere('stock', '>=', item.quantity).decrement('stock', item.quantity);
+        if (updated === 0) short.push(item.productId);`,
+    replace: `        // PLANTED: read the stock, then write it (a lost update between concurrent transactions).
+        const [row] = await savepoint('products').where('id', item.productId).select('stock');
+        if (!row || row.stock < item.quantity) {
+          short.push(item.productId);
+          continue;
+        }
+        await savepoint('products').where('id', item.productId).update({ stock: row.stock - item.quantity });`,
+    suites: ['test/concurrency.postgres.test.ts'],
+  },
+  {
+    name: 'inbox-duplicate-check-off',
+    breaks: 'exactly-once effects: a redelivered event is recognised by the inbox and not handled again',
+    file: 'src/kernel/events/event-consumer.ts',
+    find: `      const fresh = new Set(inserted.map((row) => row.event_id));`,
+    replace: `      const fresh = new Set(ids); // PLANTED: every delivery counts as new`,
+    suites: ['test/crash.test.ts', 'test/redelivery.test.ts', 'test/bullmq-processes.test.ts'],
+  },
+  {
+    name: 'inbox-insert-without-conflict-handling',
+    breaks: 'a redelivery is a quiet no-op, not a duplicate-key failure that ends as a dead letter',
+    file: 'src/kernel/events/event-consumer.ts',
+    find: `        .onConflict(['event_id', 'handler'])
+        .ignore()
+        .returning<Array<{ event_id: string }>>('event_id');`,
+    replace: `        .returning<Array<{ event_id: string }>>('event_id'); // PLANTED: no on-conflict clause`,
+    suites: ['test/crash.test.ts', 'test/redelivery.test.ts'],
+  },
+  {
+    name: 'relay-waits-on-retries',
+    breaks: 'no head-of-line blocking: an event being retried never delays the events behind it',
+    file: 'src/kernel/events/memory-transport.ts',
+    find: `        if (retries.length > 0) pending.set(envelope.id, Promise.all(retries).then(() => undefined));`,
+    replace: `        await Promise.all(retries); // PLANTED: the relay round waits for every retry`,
+    suites: ['test/poison.test.ts'],
+  },
+  {
+    name: 'event-never-marked-published',
+    breaks: 'every outbox row is marked published once handed over (no endless redelivery, an honest backlog)',
+    file: 'src/kernel/events/outbox-store.ts',
+    find: `export async function markPublished(db: ModuleDb, seqs: ReadonlyArray<string | number>): Promise<void> {
+  if (seqs.length === 0) return;`,
+    replace: `export async function markPublished(db: ModuleDb, seqs: ReadonlyArray<string | number>): Promise<void> {
+  if (seqs.length >= 0) return; // PLANTED: nothing is ever marked`,
+    suites: ['test/saga.postgres.test.ts', 'test/saga.bullmq.test.ts'],
+  },
+];
