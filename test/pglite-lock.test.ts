@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,8 @@ const EXIT_TIMEOUT_MS = 30_000;
 let dataDir = '';
 let folder = '';
 const children: ChildApp[] = [];
+// Runs that have not exited: killed after each test, so that a run this test failed to refuse does not outlive it.
+const runs = new Set<ChildProcess>();
 
 /** `npm start` on the test's data folder, as a child process; see startChildApp. */
 async function start(): Promise<ChildApp> {
@@ -33,9 +35,11 @@ interface Run {
 function run(script: string, args: string[] = []): Promise<Run> {
   return new Promise((resolve) => {
     const env = { ...process.env, DATA_DIR: dataDir, DATABASE_URL: '', PORT: '0' };
-    execFile(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, env, timeout: EXIT_TIMEOUT_MS }, (error, stdout, stderr) =>
-      resolve({ code: error ? (error.killed ? null : Number(error.code)) : 0, stdout, stderr }),
-    );
+    const child = execFile(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, env, timeout: EXIT_TIMEOUT_MS, killSignal: 'SIGKILL' }, (error, stdout, stderr) => {
+      runs.delete(child);
+      resolve({ code: error ? (error.killed ? null : Number(error.code)) : 0, stdout, stderr });
+    });
+    runs.add(child);
   });
 }
 
@@ -72,6 +76,8 @@ beforeEach(async () => {
 
 afterEach(async () => {
   for (const child of children.splice(0)) await child.kill('SIGKILL');
+  for (const child of runs) child.kill('SIGKILL');
+  runs.clear();
   await rm(dataDir, { recursive: true, force: true });
 });
 

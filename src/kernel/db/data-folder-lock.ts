@@ -31,7 +31,7 @@ export interface DataFolderLock {
 /** Locks held by this process, by lock file. Released on exit, when nothing async runs any more. */
 const held = new Map<string, { token: string; content: string }>();
 let releaseOnExit = false;
-// A stale takeover guard busy for longer than this is polled; each try is a few file operations.
+// While another process holds the stale-takeover guard (microseconds), poll for up to 4 s.
 const RETRY_MS = 20;
 const MAX_TRIES = 200;
 
@@ -130,11 +130,15 @@ function inUse(folder: string, path: string, holder: LockHolder, remedy: string 
   return new AppError('UNAVAILABLE', 'KERNEL.DATA_FOLDER_IN_USE', message, { details: { folder, lockFile: path, pid: holder.pid, command: holder.command } });
 }
 
-/** `npm start`, `npm run migrate`, … when npm started us; else the script. */
+/** `npm start`, `npm run migrate`, … when that npm script started this process; else the script, e.g. `src/main.ts`. */
 function describeCommand(): string {
-  const script = process.env.npm_lifecycle_event;
-  if (script) return ['start', 'stop', 'test', 'restart'].includes(script) ? `npm ${script}` : `npm run ${script}`;
-  return process.argv[1] ? relative(process.cwd(), process.argv[1]) : process.argv0;
+  const script = process.argv[1] ? relative(process.cwd(), process.argv[1]) : undefined;
+  const event = process.env.npm_lifecycle_event;
+  // Children of an npm script inherit its variables: a process that `npm test` spawns is not `npm test`.
+  if (event && script && process.env.npm_lifecycle_script?.includes(script)) {
+    return ['start', 'stop', 'test', 'restart'].includes(event) ? `npm ${event}` : `npm run ${event}`;
+  }
+  return script ?? process.argv0;
 }
 
 function parseHolder(content: string): LockHolder | null {
