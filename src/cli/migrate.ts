@@ -1,4 +1,4 @@
-import { ConfigError, createApp, loadConfig } from '../kernel/index.js';
+import { AppError, ConfigError, createApp, loadConfig } from '../kernel/index.js';
 import { SHOP_MODULES } from '../app.js';
 
 /** `npm run migrate`: brings every module's schema up to date and reports per module. */
@@ -20,7 +20,8 @@ async function migrate(): Promise<number> {
 migrate().then(
   (code) => process.exit(code),
   (error: unknown) => {
-    console.error(error instanceof ConfigError ? error.message : error);
+    // One line for what the operator can fix (a bad setting, a database in use or unreachable); the full error for a bug.
+    console.error(error instanceof ConfigError || (error instanceof AppError && error.kind !== 'INTERNAL') ? error.message : error);
     process.exit(1);
   },
 );

@@ -23,5 +23,5 @@ export async function openDatabase(config: Config, logger?: Logger): Promise<Dat
     });
   }
   const { createPgliteDatabase } = await import('../db/pglite-database.js');
-  return createPgliteDatabase({ dataDir: join(config.dataDir, 'pglite') });
+  return createPgliteDatabase({ dataDir: join(config.dataDir, 'pglite'), logger });
 }

@@ -2,28 +2,45 @@ import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import knexFactory from 'knex';
 import ClientPgLite from 'knex-pglite';
+import type { Logger } from 'pino';
 import { assertIdentifier, type Database, type ModuleDb } from './module-db.js';
 import { bindCallContext } from '../context/call-context.js';
 import { dbScope } from './db-scope.js';
 import { SerialQueue } from './serial-queue.js';
+import { lockDataFolder, type DataFolderLock } from './data-folder-lock.js';
 
 export interface PgliteDatabaseOptions {
   /** Folder of the data files; undefined keeps everything in memory. */
   dataDir: string | undefined;
+  /** Told when the folder's lock was taken over from a process that no longer runs. */
+  logger?: Logger;
 }
+
+/** What a process refused a data folder in use should do; `npm start` and the CLIs print it. */
+const IN_USE_REMEDY =
+  'PGlite allows one process per folder. Stop that process first (commands such as npm run migrate or npm run events need the app stopped), ' +
+  'or set DATABASE_URL to a PostgreSQL database, which several processes can share';
 
 /**
  * Embedded PostgreSQL (PGlite). It has one connection, so the kernel runs one
  * unit of work at a time (a read or a whole transaction) and sets the module's
- * search path at its start.
+ * search path at its start. A data folder is locked to one process (until
+ * `close()` or exit): two PGlite instances on one folder overwrite each
+ * other's writes.
  *
  * @example
  * const db = await createPgliteDatabase({ dataDir: '.data/pglite' });
  */
 export async function createPgliteDatabase(options: PgliteDatabaseOptions): Promise<Database> {
-  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
-  const pglite = new PGlite(options.dataDir);
-  await pglite.waitReady;
+  const lock = options.dataDir ? await openDataFolder(options.dataDir, options.logger) : undefined;
+  let pglite: PGlite;
+  try {
+    pglite = new PGlite(options.dataDir);
+    await pglite.waitReady;
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
   const knex = knexFactory({ client: ClientPgLite as never, dialect: 'postgres', connection: () => ({ pglite }) as object });
   const queue = new SerialQueue();
   // Always on: with one connection, nested work would wait for itself forever.
@@ -71,8 +88,23 @@ export async function createPgliteDatabase(options: PgliteDatabaseOptions): Prom
       await queue.run(() => knex.raw('select 1'));
     },
     async close() {
-      await queue.run(() => knex.destroy());
+      await queue.run(async () => {
+        await knex.destroy();
+        // knex closes PGlite only if it ever borrowed it; the files must be closed before another process may open them.
+        if (!pglite.closed) await pglite.close();
+      });
+      lock?.release();
     },
   };
   return database;
+}
+
+async function openDataFolder(dataDir: string, logger: Logger | undefined): Promise<DataFolderLock> {
+  mkdirSync(dataDir, { recursive: true });
+  const lock = await lockDataFolder(dataDir, { remedy: IN_USE_REMEDY });
+  if (lock.staleHolder !== undefined) {
+    const pid = lock.staleHolder?.pid;
+    logger?.warn({ lockFile: lock.path, stalePid: pid }, `took over the stale lock of ${lock.folder} from process ${pid ?? '(unknown)'}, which no longer runs`);
+  }
+  return lock;
 }
