@@ -23,6 +23,7 @@ describe('/health and /metrics', () => {
       modules: Object.fromEntries(
         ['catalog', 'orders', 'payments', 'shipping'].map((m) => [m, { status: 'up', location: 'local', checks: { database: 'up' } }]),
       ),
+      admission: { shedding: false, lagMs: expect.any(Number), maxLagMs: 2_000 },
     });
   });
 
@@ -77,5 +78,10 @@ describe('/health and /metrics', () => {
     expect(text).toMatch(/events_handled_total\{handler="shipping.create-shipment",outcome="handled"\} [1-9]/);
     expect(text).toMatch(/events_published_total\{module="orders"\} [1-9]/);
     expect(text).toMatch(/outbox_pending_events\{module="catalog"\} \d+/);
+    // The lag of the event flow, stage by stage, and what admission control acts on.
+    expect(text).toMatch(/^outbox_lag_seconds\{module="orders"\} [\d.e-]+$/m);
+    expect(text).toMatch(/^event_handler_lag_seconds\{handler="catalog.reserve-stock"\} [\d.e-]+$/m);
+    expect(text).toMatch(/^event_lag_seconds [\d.e-]+$/m);
+    expect(text).toMatch(/# TYPE http_requests_shed_total counter/);
   });
 });

@@ -10,7 +10,9 @@ import { migrateModule, type MigrationResult } from '../db/migrator.js';
 import type { EventConsumer, EventTransport } from '../events/envelope.js';
 import { DEFAULT_RETRY, MemoryTransport, type RetryOptions } from '../events/memory-transport.js';
 import { OutboxRelay, type OutboxRelayOptions } from '../events/outbox-relay.js';
-import { outboxBacklog } from '../events/outbox-store.js';
+import { outboxBacklog, outboxLag } from '../events/outbox-store.js';
+import { AdmissionGate } from '../admission/admission-gate.js';
+import { LagMonitor, type LagReading, type LagSource } from '../admission/lag-monitor.js';
 import { checkHealth } from '../health/health.js';
 import { createMetrics, type Metrics } from '../health/metrics.js';
 import { errorHandler, notFoundHandler } from '../http/error-handler.js';
@@ -110,8 +112,10 @@ export async function createApp(options: AppOptions): Promise<App> {
     return relay;
   });
 
+  const monitor = createLagMonitor(config, modules, consumers, transport, database, logger, metrics);
+  const gate = new AdmissionGate(monitor, { maxLagMs: config.admissionMaxLagMs, enabled: config.admissionControl });
   const lifecycle = { stopping: false };
-  const http = buildHttp({ modules, database, transport, logger, metrics, lifecycle });
+  const http = buildHttp({ modules, database, transport, logger, metrics, lifecycle, gate, monitor });
   let server: Server | undefined;
   const rootDir = options.rootDir ?? process.cwd();
 
@@ -136,6 +140,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       if (failed?.error) throw failed.error;
       await transport.start();
       if (config.eventRelay === 'on') relays.forEach((relay) => relay.start());
+      monitor.start();
       server = createServer(http);
       await new Promise<void>((ready, fail) => {
         server!.once('error', fail);
@@ -157,6 +162,7 @@ export async function createApp(options: AppOptions): Promise<App> {
         await closed;
         server = undefined;
       }
+      await monitor.stop();
       await Promise.all(relays.map((relay) => relay.stop()));
       await transport.close();
       await database.close();
@@ -168,6 +174,8 @@ export async function createApp(options: AppOptions): Promise<App> {
 
 interface HttpParts {
   lifecycle: { stopping: boolean };
+  gate: AdmissionGate;
+  monitor: LagMonitor;
   modules: WiredModule[];
   database: Database;
   transport: EventTransport;
@@ -175,7 +183,7 @@ interface HttpParts {
   metrics: Metrics;
 }
 
-function buildHttp({ modules, database, transport, logger, metrics, lifecycle }: HttpParts): Express {
+function buildHttp({ modules, database, transport, logger, metrics, lifecycle, gate, monitor }: HttpParts): Express {
   const http = express();
   http.disable('x-powered-by');
   http.set('etag', false);
@@ -184,7 +192,8 @@ function buildHttp({ modules, database, transport, logger, metrics, lifecycle }:
   const recorder = responseRecorder({ logger, metrics });
   const healthMetric = recorder.route('GET', '/health');
   const metricsMetric = recorder.route('GET', '/metrics');
-  for (const module of modules) mountRoutes(http, `/api/${module.definition.name}`, module.routes, recorder);
+  const admission = { refusal: () => gate.refusal(), onShed: (route: string) => metrics.requestsShed.inc({ route }) };
+  for (const module of modules) mountRoutes(http, `/api/${module.definition.name}`, module.routes, recorder, admission);
   // After the module routes, which take nearly all requests: each layer before a route costs it a match.
   http.get('/health', async (req, res) => {
     requestStateOf(req, res);
@@ -204,7 +213,10 @@ function buildHttp({ modules, database, transport, logger, metrics, lifecycle }:
       ),
       (probe, error) => logger.warn({ err: error, probe }, 'health probe failed'),
     );
-    sendJson(res, report.status === 'up' ? 200 : 503, report);
+    // Shedding is not being down: the process serves, it only refuses new work for a while.
+    const shedding = gate.shedding;
+    const body = { ...report, status: report.status === 'up' && shedding ? 'degraded' : report.status, admission: { shedding, lagMs: monitor.lagMs, maxLagMs: gate.maxLagMs } };
+    sendJson(res, report.status === 'up' ? 200 : 503, body);
     recorder.record(req, res, healthMetric);
   });
   http.get('/metrics', async (req, res) => {
@@ -249,5 +261,43 @@ async function createTransport(config: Config, retry: RetryOptions, consumers: E
     logger,
     concurrency: config.eventWorkerConcurrency,
     lockDurationMs: config.eventLockMs,
+  });
+}
+
+/**
+ * The lag monitor of this process: its modules' outboxes, its handlers'
+ * lanes, the broker's queues and (on BullMQ) the readings of the other
+ * processes. Every sample also updates the lag metrics.
+ */
+function createLagMonitor(
+  config: Config,
+  modules: readonly WiredModule[],
+  consumers: readonly EventConsumer[],
+  transport: EventTransport,
+  database: Database,
+  logger: Logger,
+  metrics: Metrics,
+): LagMonitor {
+  const sources: LagSource[] = [
+    ...modules.map((m): LagSource => {
+      const db = database.forModule(m.definition.name);
+      return async () => [{ kind: 'outbox', name: m.definition.name, lagMs: await outboxLag(db) }];
+    }),
+    () => consumers.map((c): LagReading => ({ kind: 'handler', name: c.handlerId, lagMs: c.lagMs() })),
+  ];
+  if (transport.queueLag) sources.push(() => transport.queueLag!());
+  return new LagMonitor({
+    sources,
+    exchange: transport.exchangeLag ? (local) => transport.exchangeLag!(local) : undefined,
+    sampleMs: config.admissionSampleMs,
+    logger,
+    onSample(readings, lagMs) {
+      // Several processes may report the same stage (a shared outbox, a shared queue): keep the worst.
+      const worst = { outbox: new Map<string, number>(), handler: new Map<string, number>() };
+      for (const r of readings) worst[r.kind].set(r.name, Math.max(worst[r.kind].get(r.name) ?? 0, r.lagMs));
+      for (const [module, ms] of worst.outbox) metrics.outboxLag.set({ module }, ms / 1000);
+      for (const [handler, ms] of worst.handler) metrics.handlerLag.set({ handler }, ms / 1000);
+      metrics.eventLag.set(lagMs / 1000);
+    },
   });
 }

@@ -34,6 +34,11 @@ describe('loadConfig', () => {
     [{ EVENT_RELAY: 'maybe' }, /^Invalid setting EVENT_RELAY: /],
     [{ EVENT_HANDLER_CONCURRENCY: '0' }, /^Invalid setting EVENT_HANDLER_CONCURRENCY: expected an integer between 1 and 64 \(got "0"\)$/],
     [{ EVENT_HANDLER_CONCURRENCY: '65' }, /^Invalid setting EVENT_HANDLER_CONCURRENCY: /],
+    [{ ADMISSION_CONTROL: 'yes' }, /^Invalid setting ADMISSION_CONTROL: expected "on" or "off" \(got "yes"\)$/],
+    [{ ADMISSION_MAX_LAG_MS: '50' }, /^Invalid setting ADMISSION_MAX_LAG_MS: expected an integer between 100 and 600000 \(got "50"\)$/],
+    [{ ADMISSION_MAX_LAG_MS: '2s' }, /^Invalid setting ADMISSION_MAX_LAG_MS: expected an integer between 100 and 600000 \(got "2s"\)$/],
+    [{ ADMISSION_SAMPLE_MS: '0' }, /^Invalid setting ADMISSION_SAMPLE_MS: expected an integer between 20 and 10000 \(got "0"\)$/],
+    [{ SHUTDOWN_GRACE_MS: '-1' }, /^Invalid setting SHUTDOWN_GRACE_MS: /],
     [{ MMK_FAULT_POINTS: 'event.after-commit=kill@1', NODE_ENV: 'production' }, /^Invalid setting MMK_FAULT_POINTS: test-only fault points are refused when NODE_ENV=production/],
   ])('rejects %o with one line naming the setting', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);

@@ -39,6 +39,9 @@ const schema = z.object({
   DATABASE_NESTING_CHECK: z.enum(['on', 'off'], { error: 'expected "on" or "off"' }).optional(),
   EVENT_HANDLER_CONCURRENCY: integer(1, 64).default(4),
   SHUTDOWN_GRACE_MS: integer(0, 600_000).default(5_000),
+  ADMISSION_CONTROL: z.enum(['on', 'off'], { error: 'expected "on" or "off"' }).default('on'),
+  ADMISSION_MAX_LAG_MS: integer(100, 600_000).default(2_000),
+  ADMISSION_SAMPLE_MS: integer(20, 10_000).default(200),
   MMK_FAULT_POINTS: z.string().optional(),
   NODE_ENV: z.string().optional(),
 });
@@ -90,6 +93,16 @@ export interface Config {
    * closes its port.
    */
   shutdownGraceMs: number;
+  /**
+   * Admission control of routes that start asynchronous work: refuse them
+   * (429 + Retry-After) while the event flow lags (ADR 0009). `off` still
+   * measures and reports the lag.
+   */
+  admissionControl: boolean;
+  /** The lag at which every such request is refused; from half of it on, a growing share is. */
+  admissionMaxLagMs: number;
+  /** How often the lag is measured. */
+  admissionSampleMs: number;
   /** Test-only fault points (`MMK_FAULT_POINTS`, see src/kernel/testing/fault-points.ts); refused in production. */
   faultPoints: string | undefined;
 }
@@ -136,6 +149,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     databaseNestingCheck: (s.DATABASE_NESTING_CHECK ?? (s.NODE_ENV === 'production' ? 'off' : 'on')) === 'on',
     eventHandlerConcurrency: s.EVENT_HANDLER_CONCURRENCY,
     shutdownGraceMs: s.SHUTDOWN_GRACE_MS,
+    admissionControl: s.ADMISSION_CONTROL === 'on',
+    admissionMaxLagMs: s.ADMISSION_MAX_LAG_MS,
+    admissionSampleMs: s.ADMISSION_SAMPLE_MS,
     faultPoints: s.MMK_FAULT_POINTS,
   };
 }

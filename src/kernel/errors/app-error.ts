@@ -15,6 +15,8 @@ export const ERROR_KINDS = {
   UNSUPPORTED_MEDIA_TYPE: 415,
   /** 422: well-formed input that refers to things that cannot be used (unknown product). */
   UNPROCESSABLE: 422,
+  /** 429: the work behind the route lags; come back after `Retry-After` seconds. */
+  TOO_MANY_REQUESTS: 429,
   /** 503: a dependency (database, remote module, broker) is unavailable. */
   UNAVAILABLE: 503,
   /** 504: a dependency did not answer in time. */

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import { DelayedError, Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { hostname } from 'node:os';
+import type { LagReading } from '../admission/lag-monitor.js';
 import { AppError } from '../errors/app-error.js';
 import { type EventConsumer, type EventEnvelope, type EventTransport } from './envelope.js';
 import type { RetryOptions } from './memory-transport.js';
@@ -22,6 +24,12 @@ export interface BullMqTransportOptions {
 }
 
 export const DEFAULT_WORKER_CONCURRENCY = 16;
+/** A process's lag readings older than this are ignored by the others (it stopped, or lost Redis). */
+const LAG_READINGS_FRESH_MS = 5_000;
+/** The creation time of the oldest job waiting in a queue (BullMQ keeps the list newest first). */
+const OLDEST_WAITING_JOB = `local id = redis.call('LINDEX', KEYS[1], -1)
+if not id then return false end
+return redis.call('HGET', ARGV[1] .. id, 'timestamp')`;
 const COMMAND_TIMEOUT_MS = 5_000;
 const DEAD_LETTER_RETRY_MS = 5_000;
 
@@ -67,6 +75,8 @@ export class BullMqTransport implements EventTransport {
   readonly #consumers: EventConsumer[] = [];
   readonly #workers: Worker[] = [];
   readonly #client: Redis;
+  /** This process in the shared lag readings: host, pid and a random part. */
+  readonly #processKey = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
 
   constructor(options: BullMqTransportOptions) {
     this.#options = options;
@@ -181,7 +191,56 @@ export class BullMqTransport implements EventTransport {
     await this.#client.ping();
   }
 
+  /**
+   * How long the oldest job of each handler's queue has been waiting, for
+   * every handler of the system (the queues are shared, so any process can
+   * see them). Jobs waiting to be retried are delayed, not waiting: they do
+   * not count.
+   */
+  async queueLag(): Promise<LagReading[]> {
+    const handlers = [...new Set([...this.#options.routes.values()].flat())];
+    const pipeline = this.#client.pipeline();
+    const { prefix } = this.#options;
+    for (const handler of handlers) pipeline.eval(OLDEST_WAITING_JOB, 1, `${prefix}:${handler}:wait`, `${prefix}:${handler}:`);
+    const results = (await pipeline.exec()) ?? [];
+    const now = Date.now();
+    return handlers.map((name, i) => {
+      const [error, timestamp] = results[i] ?? [null, null];
+      if (error) throw error;
+      return { kind: 'handler' as const, name, lagMs: timestamp ? Math.max(0, now - Number(timestamp)) : 0 };
+    });
+  }
+
+  /**
+   * Publishes this process's lag readings under `<prefix>:lag` and returns
+   * the fresh readings of the other processes (ADR 0009): how a process that
+   * admits work learns how far behind the modules of other processes are.
+   */
+  async exchangeLag(local: readonly LagReading[]): Promise<LagReading[]> {
+    const key = `${this.#options.prefix}:lag`;
+    const now = Date.now();
+    const results = await this.#client
+      .pipeline()
+      .hset(key, this.#processKey, JSON.stringify({ at: now, readings: local }))
+      .pexpire(key, 60_000)
+      .hgetall(key)
+      .exec();
+    const [error, all] = results?.[2] ?? [null, {}];
+    if (error) throw error;
+    const others: LagReading[] = [];
+    const gone: string[] = [];
+    for (const [field, value] of Object.entries((all ?? {}) as Record<string, string>)) {
+      if (field === this.#processKey) continue;
+      const entry = JSON.parse(value) as { at: number; readings: LagReading[] };
+      if (now - entry.at <= LAG_READINGS_FRESH_MS) others.push(...entry.readings);
+      else if (now - entry.at > 12 * LAG_READINGS_FRESH_MS) gone.push(field);
+    }
+    if (gone.length > 0) await this.#client.hdel(key, ...gone);
+    return others;
+  }
+
   async close(): Promise<void> {
+    await this.#client.hdel(`${this.#options.prefix}:lag`, this.#processKey).catch(() => undefined); // else it ages out
     await Promise.all(this.#workers.map((worker) => worker.close()));
     await Promise.all([...this.#queues.values()].map((queue) => queue.close()));
     this.#client.disconnect();

@@ -1,3 +1,5 @@
+import type { LagReading } from '../admission/lag-monitor.js';
+
 /** An event as stored in the outbox and carried by every transport. */
 export interface EventEnvelope {
   id: string;
@@ -38,6 +40,10 @@ export interface EventTransport {
   /** Resolves when the transport can carry events; throws otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;
+  /** A broker's view of how far behind each handler's queue is (ADR 0009). */
+  queueLag?(): Promise<LagReading[]>;
+  /** Shares this process's lag readings and returns the other processes' (ADR 0009). */
+  exchangeLag?(local: readonly LagReading[]): Promise<LagReading[]>;
 }
 
 /** What a transport needs to deliver events to one handler. */
@@ -50,6 +56,8 @@ export interface EventConsumer {
   handle(envelope: EventEnvelope): Promise<'handled' | 'duplicate'>;
   /** Stores an event whose handler kept failing; replayable later. */
   deadLetter(envelope: EventEnvelope, error: unknown, attempts: number): Promise<void>;
+  /** Age in ms of the oldest event handed to this consumer and not yet handled (0 when idle). */
+  lagMs(): number;
 }
 
 /** Delay before retry number `attempt` (1-based): exponential with a cap. */

@@ -87,6 +87,8 @@ interface Pending {
 interface Lane {
   queue: Pending[];
   draining: boolean;
+  /** When the oldest event of the batch in flight occurred (ms), if one is. */
+  inFlightSince: number | undefined;
 }
 
 /** A cheap, stable spread of correlation ids over lanes (FNV-1a). */
@@ -116,7 +118,7 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
   const handlerId = `${options.module}.${definition.name}`;
   const maxBatch = Math.max(1, options.maxBatch ?? DEFAULT_CONSUMER_BATCH);
   const concurrency = Math.max(1, definition.options?.concurrency ?? options.concurrency ?? DEFAULT_HANDLER_CONCURRENCY);
-  const lanes: Lane[] = Array.from({ length: concurrency }, () => ({ queue: [], draining: false }));
+  const lanes: Lane[] = Array.from({ length: concurrency }, () => ({ queue: [], draining: false, inFlightSince: undefined }));
 
   const loggerFor = (envelope: EventEnvelope) =>
     options.logger.child({ correlationId: envelope.correlationId, handler: handlerId, eventId: envelope.id, event: envelope.name });
@@ -163,6 +165,7 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
           result.push('duplicate');
           continue;
         }
+        if (faults) await faults.hit('event.before-handle', handlerId, { eventId: item.envelope.id });
         await definition.handle(item.payload, contextFor(trx, item.envelope, loggers[i]!));
         result.push('handled');
       }
@@ -207,10 +210,12 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
     try {
       while (lane.queue.length > 0) {
         const batch = lane.queue.splice(0, maxBatch);
+        lane.inFlightSince = Date.parse(batch[0]!.envelope.occurredAt);
         await (batch.length === 1 ? runAlone(batch[0]!) : runTogether(batch));
       }
     } finally {
       lane.draining = false;
+      lane.inFlightSince = undefined;
     }
   }
 
@@ -238,6 +243,17 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
           });
         }
       });
+    },
+    lagMs() {
+      const now = Date.now();
+      let oldest = now;
+      for (const lane of lanes) {
+        // Comparisons, not Math.min: an unreadable occurredAt (NaN) is left out instead of spoiling the figure.
+        if (lane.inFlightSince !== undefined && lane.inFlightSince < oldest) oldest = lane.inFlightSince;
+        const head = lane.queue[0] ? Date.parse(lane.queue[0].envelope.occurredAt) : now;
+        if (head < oldest) oldest = head;
+      }
+      return now - oldest;
     },
     async deadLetter(envelope, error, attempts) {
       const message = error instanceof Error ? error.message : String(error);

@@ -69,6 +69,21 @@ export async function releaseAllClaims(db: ModuleDb): Promise<void> {
   await db.read((k) => k('outbox').whereNull('published_at').whereNotNull('claimed_until').update({ claimed_until: null }));
 }
 
+/**
+ * The age in ms of the oldest event waiting to be relayed: unpublished and not
+ * claimed by a live relay (0 when none waits). Events claimed by a relay are
+ * being handed over or retried, and count as the handlers' lag, or not at all.
+ * Walks the partial index by `seq`, so it stops at the first waiting row.
+ */
+export async function outboxLag(db: ModuleDb): Promise<number> {
+  const [row] = await db.query<{ age: number }>(
+    `select (extract(epoch from now() - occurred_at) * 1000)::float8 as age from outbox
+      where published_at is null and (claimed_until is null or claimed_until < now())
+      order by seq limit 1`,
+  );
+  return row ? Math.max(0, Math.round(Number(row.age))) : 0;
+}
+
 /** Unpublished events and the age of the oldest, for health, metrics and the CLI. */
 export async function outboxBacklog(db: ModuleDb): Promise<{ pending: number; oldestAgeMs: number }> {
   const row = await db.read((k) =>

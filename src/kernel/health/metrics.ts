@@ -24,6 +24,14 @@ export interface Metrics {
   readonly eventsPublished: Counter<'module'>;
   readonly eventsHandled: Counter<'handler' | 'outcome'>;
   readonly outboxPending: Gauge<'module'>;
+  /** Age of the oldest event waiting to be relayed, per module. */
+  readonly outboxLag: Gauge<'module'>;
+  /** Age of the oldest event waiting for each handler. */
+  readonly handlerLag: Gauge<'handler'>;
+  /** The worst lag of the event flow: what admission control acts on. */
+  readonly eventLag: Gauge;
+  /** Requests refused by admission control, per route. */
+  readonly requestsShed: Counter<'route'>;
 }
 
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -124,5 +132,9 @@ export function createMetrics(): Metrics {
     eventsPublished: new Counter({ name: 'events_published_total', help: 'Events handed from an outbox to the transport', labelNames: ['module'] as const, registers: [registry] }),
     eventsHandled: new Counter({ name: 'events_handled_total', help: 'Event deliveries by handler and outcome', labelNames: ['handler', 'outcome'] as const, registers: [registry] }),
     outboxPending: new Gauge({ name: 'outbox_pending_events', help: 'Unpublished events per module outbox', labelNames: ['module'] as const, registers: [registry] }),
+    outboxLag: new Gauge({ name: 'outbox_lag_seconds', help: 'Age of the oldest event waiting to be relayed, per module', labelNames: ['module'] as const, registers: [registry] }),
+    handlerLag: new Gauge({ name: 'event_handler_lag_seconds', help: 'Age of the oldest event waiting for each handler', labelNames: ['handler'] as const, registers: [registry] }),
+    eventLag: new Gauge({ name: 'event_lag_seconds', help: 'The worst lag of the event flow, which admission control acts on', registers: [registry] }),
+    requestsShed: new Counter({ name: 'http_requests_shed_total', help: 'Requests refused with 429 by admission control, per route', labelNames: ['route'] as const, registers: [registry] }),
   };
 }

@@ -93,15 +93,41 @@ function toHandler(route: MountedRoute, recorder: ResponseRecorder): RequestHand
   };
 }
 
+/** Admission control as the routes see it (AdmissionGate): whether to refuse a request that starts work. */
+export interface Admission {
+  /** Undefined to take the request; else the seconds for `Retry-After`. */
+  refusal(): number | undefined;
+  /** Told of every refused request, by route pattern. */
+  onShed(route: string): void;
+}
+
+/**
+ * The first handler of a route that starts work: refuses the request with
+ * 429 `KERNEL.OVERLOADED` and `Retry-After` while the work behind it lags,
+ * before the body is read, so a refusal costs next to nothing.
+ */
+function admissionHandler(route: MountedRoute, admission: Admission, recorder: ResponseRecorder): RequestHandler {
+  return function admit(req, res, next) {
+    const retryAfter = admission.refusal();
+    if (retryAfter === undefined) return next();
+    enterRoute(req, res, route.label);
+    res.setHeader('retry-after', String(retryAfter));
+    sendJson(res, 429, new AppError('TOO_MANY_REQUESTS', 'KERNEL.OVERLOADED', `the work behind ${route.label} lags; retry in ${retryAfter} s`, { details: { retryAfterSeconds: retryAfter } }).toBody());
+    recorder.record(req, res, route.metric);
+    admission.onShed(route.label);
+  };
+}
+
 /**
  * Registers a module's routes under `prefix` (`/api/<module>`), each
  * validated against its schemas. Straight on the app, not through a router
  * per module: a nested router costs every request a second round of matching.
+ * Routes that start work pass admission control first (`admission`).
  *
  * @example
- * mountRoutes(app, '/api/catalog', catalogRoutes, recorder);
+ * mountRoutes(app, '/api/catalog', catalogRoutes, recorder, admission);
  */
-export function mountRoutes(app: Express, prefix: string, routes: readonly RouteDefinition[], recorder: ResponseRecorder): void {
+export function mountRoutes(app: Express, prefix: string, routes: readonly RouteDefinition[], recorder: ResponseRecorder, admission?: Admission): void {
   const json = express.json({ limit: DEFAULT_BODY_LIMIT, strict: true });
   for (const definition of routes) {
     // A module's `/` answers at `/api/orders` and `/api/orders/`, as a module router would.
@@ -115,16 +141,16 @@ export function mountRoutes(app: Express, prefix: string, routes: readonly Route
       body: definition.body ?? null,
       handler: definition.handler,
     };
-    const handler = toHandler(route, recorder);
+    const handlers: RequestHandler[] = [];
+    if (definition.startsWork && admission) handlers.push(admissionHandler(route, admission, recorder));
     if (definition.body) {
       // Labelled before the body is parsed, so a malformed body is counted under its route.
       const labelRoute: RequestHandler = (req, res, next) => {
         enterRoute(req, res, route.label);
         next();
       };
-      app[definition.method](paths, labelRoute, json, handler);
-    } else {
-      app[definition.method](paths, handler);
+      handlers.push(labelRoute, json);
     }
+    app[definition.method](paths, ...handlers, toHandler(route, recorder));
   }
 }

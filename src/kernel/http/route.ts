@@ -29,6 +29,13 @@ export interface RouteDefinition<
   query?: Q;
   body?: B;
   /**
+   * The route starts asynchronous work (it publishes events that other
+   * handlers must process). While that work lags past `ADMISSION_MAX_LAG_MS`,
+   * the kit refuses it with 429 and `Retry-After` before the body is even read
+   * (ADR 0009). Reads never set this.
+   */
+  startsWork?: boolean;
+  /**
    * Gets the validated input and the request's `context`: pass the context on
    * to the API calls and the transaction the request starts, so the events it
    * causes carry the request's correlation id.

@@ -1,4 +1,5 @@
 import { writeSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError } from '../config/config.js';
 
 // Test-only: a production process must not be able to kill itself on cue.
@@ -12,30 +13,34 @@ if (process.env.NODE_ENV === 'production') {
 export const FAULT_POINTS = {
   /** A handler's transaction (with its inbox rows) has committed; the delivery is not yet acknowledged. */
   'event.after-commit': true,
+  /** A handler is about to handle one event, inside its transaction. */
+  'event.before-handle': true,
 } as const;
 
 export type FaultPointName = keyof typeof FAULT_POINTS;
 
-/** What the kernel calls at a fault point; `subject` narrows it (a handler id). */
+/** What the kernel calls at a fault point; `subject` narrows it (a handler id). A delay makes it asynchronous. */
 export interface FaultPoints {
-  hit(point: FaultPointName, subject: string, detail: Record<string, unknown>): void;
+  hit(point: FaultPointName, subject: string, detail: Record<string, unknown>): Promise<void> | void;
 }
 
 interface Rule {
   point: FaultPointName;
   subject: string | undefined;
-  action: 'kill';
+  action: 'kill' | 'delay';
+  /** kill: the hit that kills; delay: the milliseconds of every hit. */
   at: number;
   hits: number;
 }
 
-const RULE = /^([\w.-]+)(?::([\w.-]+))?=(kill)@(\d+)$/;
+const RULE = /^([\w.-]+)(?::([\w.-]+))?=(kill|delay)@(\d+)$/;
 
 /**
- * Reads `MMK_FAULT_POINTS`: comma-separated `<point>[:<subject>]=kill@<n>`
+ * Reads `MMK_FAULT_POINTS`: comma-separated `<point>[:<subject>]=<action>@<n>`
  * rules. `kill@n` writes one JSON line to stdout (`"msg":"fault point hit"`,
  * with the point, the subject and the detail) and SIGKILLs the process at the
- * n-th hit, so nothing after that step runs.
+ * n-th hit, so nothing after that step runs. `delay@ms` waits that long at
+ * every hit: a slow handler on cue, for overload tests.
  *
  * @example
  * // MMK_FAULT_POINTS=event.after-commit:catalog.reserve-stock=kill@3
@@ -46,17 +51,20 @@ export function parseFaultPoints(spec: string): FaultPoints {
   const rules: Rule[] = spec.split(',').map((text) => {
     const match = RULE.exec(text.trim());
     if (!match || !(match[1]! in FAULT_POINTS) || Number(match[4]) < 1) {
-      throw new ConfigError(`Invalid setting MMK_FAULT_POINTS: cannot read "${text}" (expected <point>[:<handler>]=kill@<n>, points: ${Object.keys(FAULT_POINTS).join(', ')})`);
+      throw new ConfigError(`Invalid setting MMK_FAULT_POINTS: cannot read "${text}" (expected <point>[:<handler>]=kill@<n> or delay@<ms>, points: ${Object.keys(FAULT_POINTS).join(', ')})`);
     }
-    return { point: match[1] as FaultPointName, subject: match[2], action: 'kill', at: Number(match[4]), hits: 0 };
+    return { point: match[1] as FaultPointName, subject: match[2], action: match[3] as Rule['action'], at: Number(match[4]), hits: 0 };
   });
   return {
     hit(point, subject, detail) {
+      let delayMs = 0;
       for (const rule of rules) {
         if (rule.point !== point || (rule.subject !== undefined && rule.subject !== subject)) continue;
         rule.hits += 1;
-        if (rule.hits === rule.at) killNow({ point, subject, hit: rule.hits, ...detail });
+        if (rule.action === 'delay') delayMs += rule.at;
+        else if (rule.hits === rule.at) killNow({ point, subject, hit: rule.hits, ...detail });
       }
+      return delayMs > 0 ? sleep(delayMs) : undefined;
     },
   };
 }

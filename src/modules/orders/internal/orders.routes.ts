@@ -14,6 +14,8 @@ export function ordersRoutes(service: OrderService) {
       method: 'post',
       path: '/',
       body: NewOrder,
+      // Placing an order starts the saga: refused while the saga lags (admission control).
+      startsWork: true,
       handler: async ({ body, context }) => ({ status: 202, body: await service.placeOrder(body, context) }),
     }),
     route({
