@@ -29,7 +29,7 @@
  *   BENCH_CONNECTIONS   concurrent connections (default 50)
  *   BENCH_MODES         the kit's modes to run, comma-separated (default production,development)
  *   DATABASE_POOL_MAX   the kit's per-module pool (default 5); the bare pool gets the same max
- *   BENCH_NODE_ARGS     extra node flags for both servers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+ *   BENCH_NODE_ARGS     extra node flags for every server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
  *   BENCH_SERVER_OUTPUT a folder: each server's stdout and stderr go to <folder>/<server>-<pid>.log
  *                       as well (e.g. with BENCH_NODE_ARGS=--trace-gc)
  *   Other settings of the kit in the environment reach both of its modes; e.g.
