@@ -283,7 +283,7 @@ function report(runs: Partial<Record<PipelineName, PipelineResult[]>>): string[]
     if (throughput.length === 0) continue;
     kitVsHand.push([bus === 'bullmq' ? 'BullMQ' : 'memory', throughput]);
     console.log(
-      `kit / hand-written, ${bus}: throughput ${fmt(median(throughput), 2)} (rounds: ${list(throughput)}); ` +
+      `kit / hand-written, ${bus}: throughput ${fmt(median(throughput), 3)} (rounds: ${list(throughput)}); ` +
         `CPU per event ${fmt(median(ratios(runs, kit, hand, cpu)), 2)}× the hand-written one`,
     );
   }
@@ -302,7 +302,7 @@ function report(runs: Partial<Record<PipelineName, PipelineResult[]>>): string[]
     rows.push([what, target, measured, ok ? 'met' : 'MISSED']);
     if (!ok) missed.push(`${what}: ${measured}, goal ${target}`);
   };
-  for (const [bus, throughput] of kitVsHand) goal(`kit / hand-written throughput, ${bus}`, `>= ${GOALS.kitVsHand}`, fmt(median(throughput), 2), median(throughput) >= GOALS.kitVsHand);
+  for (const [bus, throughput] of kitVsHand) goal(`kit / hand-written throughput, ${bus}`, `>= ${GOALS.kitVsHand}`, fmt(median(throughput), 3), median(throughput) >= GOALS.kitVsHand);
   if (summaries['kit-memory']) {
     const m = summaries['kit-memory'].eventsPerSec;
     goal('kit on the memory bus, throughput', `>= ${fmt(GOALS.memoryEventsPerSec)} events/s`, `${fmt(m)} events/s`, m >= GOALS.memoryEventsPerSec);

@@ -374,9 +374,9 @@ async function main(): Promise<number> {
       const x = summarize(slices, kit);
       const ratios = roundRatios.get(kit)!;
       const ratio = median(ratios);
-      if (!(ratio >= GOAL)) missed.push(`${kit}: ${fmt(ratio, 2)} of bare, goal >= ${GOAL}`);
+      if (!(ratio >= GOAL)) missed.push(`${kit}: ${fmt(ratio, 3)} of bare, goal >= ${GOAL}`);
       console.log(
-        `${kit} / bare (req/s, median of rounds): ${fmt(ratio, 2)}  (rounds: ${ratios.map((r) => fmt(r, 2)).join(', ')}; ` +
+        `${kit} / bare (req/s, median of rounds): ${fmt(ratio, 3)}  (rounds: ${ratios.map((r) => fmt(r, 2)).join(', ')}; ` +
           `all slices pooled: ${fmt(x.reqPerSec / bare.reqPerSec, 2)})  goal >= ${GOAL}: ${ratio >= GOAL ? 'met' : 'MISSED'}` +
           `; server CPU per request ${fmt(x.cpuUsPerReq, 0)} µs against ${fmt(bare.cpuUsPerReq, 0)} (${fmt(x.cpuUsPerReq / bare.cpuUsPerReq, 2)}×)`,
       );
