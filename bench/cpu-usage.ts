@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
 import pg from 'pg';
+import { fmt } from './bench-format.js';
 
 export interface CpuMeterOptions {
   /** The Node process to measure: this one (default, measured with process.cpuUsage) or another, e.g. a child. */
@@ -170,8 +171,6 @@ export function cpuPerUnit(before: CpuSnapshot, after: CpuSnapshot, units: numbe
     otherCores: Math.max(0, machineUs - totalUs) / 1000 / wallMs,
   };
 }
-
-const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : 'n/a');
 
 /** `node 75 µs (6 in the kernel), PostgreSQL 57 µs, Redis 6 µs = 137 µs (1.58 cores busy; other processes 0.00 cores)` */
 export function formatCpu(c: CpuPerUnit): string {

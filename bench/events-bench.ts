@@ -70,7 +70,8 @@ import { busyProcesses } from './cpu-usage.js';
 import { withAdminClient, withDatabase } from './bench-database.js';
 import { intEnv } from './bench-env.js';
 import { kitSettings, PIPELINE_GROUPS, PIPELINES, type ChildMessage, type DeliverySettings, type EventsJob, type PhaseSettings, type PipelineName, type PipelineResult } from './events-job.js';
-import { fmt, median, printRun, summarize, summaryTable, table, type PipelineSummary } from './events-report.js';
+import { fmt, median, table } from './bench-format.js';
+import { printRun, summarize, summaryTable, type PipelineSummary } from './events-report.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const GOALS = { kitVsHand: 0.7, memoryEventsPerSec: 5_000, p50Ms: 20, p99Ms: 100 };

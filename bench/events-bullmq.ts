@@ -9,18 +9,11 @@ import { Queue, Worker, type ConnectionOptions, type JobsOptions, type Processor
 import { Redis } from 'ioredis';
 // A URL parser with no dependency: the same client settings as the kit's, without loading the kit.
 import { redisOptionsFromUrl as redisOptions } from '../src/kernel/events/redis-connection.js';
+import type { EventEnvelope } from '../src/kernel/events/envelope.js';
 import type { DeliverySettings } from './events-job.js';
 
-/** An event as the kit's transports carry it. */
-export interface Envelope {
-  id: string;
-  name: string;
-  version: number;
-  source: string;
-  payload: unknown;
-  correlationId: string;
-  occurredAt: string;
-}
+/** An event as the kit's transports carry it (the type only: no kit code runs). */
+export type Envelope = EventEnvelope;
 
 /** A job's data: the events of one relay round for one handler. */
 export interface BatchJobData {

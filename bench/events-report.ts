@@ -2,18 +2,11 @@
  * What `npm run bench:events` prints: each run of a pipeline, then the
  * pipelines side by side (medians over the rounds), the ratios and the goals.
  */
+import { fmt, median, table } from './bench-format.js';
 import { formatCpu, type CpuPerUnit } from './cpu-usage.js';
 import { PIPELINE_TITLES, type LatencyResult, type PhaseSettings, type PipelineName, type PipelineResult } from './events-job.js';
 
-export const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : 'n/a');
 const ms = (n: number) => `${fmt(n, 1)} ms`;
-
-export function median(values: readonly number[]): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 /** One run of one pipeline, as it comes in. */
 export function printRun(round: number, name: PipelineName, r: PipelineResult, phases: PhaseSettings): void {
@@ -59,14 +52,6 @@ export function summarize(runs: readonly PipelineResult[]): PipelineSummary {
     drainPerSec: m((r) => r.split?.drainPerSec ?? NaN),
     drainCpuUs: m((r) => r.split?.drainCpu.totalUs ?? NaN),
   };
-}
-
-export function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
-  const all = [header, ...rows];
-  const widths = header.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
-  const line = (r: readonly string[]) => `| ${r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join(' | ')} |`;
-  const rule = `|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
-  return [line(header), rule, ...rows.map(line)].join('\n');
 }
 
 /** The pipelines side by side. */

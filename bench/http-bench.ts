@@ -44,6 +44,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { withAdminClient, withDatabase } from './bench-database.js';
+import { fmt, median, table } from './bench-format.js';
 import { intEnv } from './bench-env.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -236,16 +237,6 @@ async function checkAnswer(server: RunningServer, path: string, expected: unknow
 
 // ---------------------------------------------------------------- report
 
-function fmt(value: number, digits: number): string {
-  return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
 interface Summary {
   reqPerSec: number;
   requests: number;
@@ -264,13 +255,6 @@ function summarize(slices: Slice[], name: ServerName): Summary {
     p99: median(mine.map((s) => s.p99)),
     cpuUsPerReq: mine.reduce((sum, s) => sum + s.cpuUs, 0) / requests,
   };
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const line = (r: string[]) => `| ${r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join(' | ')} |`;
-  const rule = `|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
-  return [line(rows[0]!), rule, ...rows.slice(1).map(line)].join('\n');
 }
 
 // ---------------------------------------------------------------- main
@@ -368,7 +352,7 @@ async function main(): Promise<number> {
         ([label, x]) => [label, fmt(x.reqPerSec, 0), fmt(x.p50, 0), fmt(x.p99, 0), fmt(x.cpuUsPerReq, 0)],
       ),
     ];
-    console.log(`\n${table(rows)}\n`);
+    console.log(`\n${table(rows[0]!, rows.slice(1))}\n`);
     const missed: string[] = [];
     for (const kit of kits) {
       const x = summarize(slices, kit);
