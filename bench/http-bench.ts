@@ -2,13 +2,21 @@
  * `npm run bench:http`: GET /api/catalog/products/:id through the kit against
  * a bare Express 5 + pg handler running the same query, on PostgreSQL.
  *
+ * The kit runs in two modes, each compared with the same bare server:
+ *   production   NODE_ENV=production, as deployed (the nested-database check is off);
+ *   development  NODE_ENV unset, the default of `npm start` (the check is on: an
+ *                AsyncLocalStorage, whose promise hook costs every promise on Node 20).
+ * The bare server runs with NODE_ENV=production. Goal: each mode serves at least
+ * 0.9× the bare server's requests per second. Exit code 2 when a mode misses it,
+ * 1 when the bench fails.
+ *
  * Each server runs in a child process of its own; autocannon runs here, so the
- * load generator never shares an event loop with the server it measures. Both
+ * load generator never shares an event loop with the server it measures. The
  * servers run side by side on the same fresh database and product, but only
- * one is loaded at a time: after a warm-up, the load alternates between them
- * in short slices (kit, bare, bare, kit, ...), so a drift of a shared machine
- * (another process, a noisy neighbour of the VM) hits both alike instead of
- * deciding the ratio. Each server's figure is its requests over its loaded time.
+ * one is loaded at a time: after a warm-up, the load rotates between them in
+ * short slices (changing who goes first), so a drift of a shared machine
+ * (another process, a noisy neighbour of the VM) hits all alike instead of
+ * deciding a ratio. Each server's figure is its requests over its loaded time.
  *
  * Env:
  *   BENCH_DATABASE_URL  base PostgreSQL URL (default postgres://postgres@127.0.0.1:5432/test);
@@ -19,10 +27,13 @@
  *                       the ratio is the median of the rounds' ratios
  *   BENCH_WARMUP        warm-up seconds per server and round before measuring (default 5)
  *   BENCH_CONNECTIONS   concurrent connections (default 50)
+ *   BENCH_MODES         the kit's modes to run, comma-separated (default production,development)
  *   DATABASE_POOL_MAX   the kit's per-module pool (default 5); the bare pool gets the same max
- *   BENCH_NODE_ARGS     extra node flags for both servers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+ *   BENCH_NODE_ARGS     extra node flags for every server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
  *   BENCH_SERVER_OUTPUT a folder: each server's stdout and stderr go to <folder>/<server>-<pid>.log
  *                       as well (e.g. with BENCH_NODE_ARGS=--trace-gc)
+ *   Other settings of the kit in the environment reach both of its modes; e.g.
+ *   DATABASE_NESTING_CHECK=off BENCH_MODES=development isolates the nesting check.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
@@ -33,10 +44,19 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { withAdminClient, withDatabase } from './bench-database.js';
+import { fmt, median, table } from './bench-format.js';
 import { intEnv } from './bench-env.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const GOAL = 0.9;
+const MODES = ['production', 'development'] as const;
+type Mode = (typeof MODES)[number];
+
+function selectedModes(): Mode[] {
+  const names = (process.env.BENCH_MODES || MODES.join(',')).split(',').map((m) => m.trim()).filter(Boolean);
+  for (const name of names) if (!MODES.includes(name as Mode)) throw new Error(`BENCH_MODES: unknown mode "${name}" (use ${MODES.join(', ')})`);
+  return MODES.filter((m) => names.includes(m));
+}
 
 const settings = {
   baseUrl: process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test',
@@ -48,9 +68,10 @@ const settings = {
   poolMax: intEnv('DATABASE_POOL_MAX', 5),
   nodeArgs: (process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
   serverOutput: process.env.BENCH_SERVER_OUTPUT || undefined,
+  modes: selectedModes(),
 };
 
-type ServerName = 'kit' | 'bare';
+type ServerName = 'bare' | `kit-${Mode}`;
 
 /** One load slice against one server. */
 interface Slice {
@@ -82,10 +103,13 @@ interface RunningServer {
 const children = new Set<ChildProcess>();
 
 function startServer(name: ServerName, dbUrl: string): Promise<RunningServer> {
-  // Both servers run as deployed: NODE_ENV=production (for the kit, that turns the
-  // development-only nested-database check off; Express itself barely looks at it).
-  const env: NodeJS.ProcessEnv = { NODE_ENV: 'production', ...process.env, BENCH_DB_URL: dbUrl, BENCH_POOL_MAX: String(settings.poolMax) };
-  const child = spawn(process.execPath, [...settings.nodeArgs, '--import', 'tsx', join(ROOT, 'bench', `${name}-server.ts`)], {
+  // The bare server and the kit's production mode run as deployed, NODE_ENV=production (for
+  // the kit, that turns the development-only nested-database check off; Express itself
+  // barely looks at it); the kit's development mode runs without NODE_ENV, like `npm start`.
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: 'production', BENCH_DB_URL: dbUrl, BENCH_POOL_MAX: String(settings.poolMax) };
+  if (name === 'kit-development') delete env.NODE_ENV;
+  const file = name === 'bare' ? 'bare-server.ts' : 'kit-server.ts';
+  const child = spawn(process.execPath, [...settings.nodeArgs, '--import', 'tsx', join(ROOT, 'bench', file)], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
@@ -213,16 +237,6 @@ async function checkAnswer(server: RunningServer, path: string, expected: unknow
 
 // ---------------------------------------------------------------- report
 
-function fmt(value: number, digits: number): string {
-  return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
 interface Summary {
   reqPerSec: number;
   requests: number;
@@ -243,13 +257,6 @@ function summarize(slices: Slice[], name: ServerName): Summary {
   };
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const line = (r: string[]) => `| ${r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join(' | ')} |`;
-  const rule = `|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
-  return [line(rows[0]!), rule, ...rows.slice(1).map(line)].join('\n');
-}
-
 // ---------------------------------------------------------------- main
 
 const dbName = `mmk_bench_${process.pid}`;
@@ -265,20 +272,35 @@ async function dropDatabase(): Promise<void> {
   );
 }
 
+/** The order of the servers in slice set `k`: rotated, and every other set reversed, so none is always first or last. */
+function sliceOrder(names: readonly ServerName[], k: number): ServerName[] {
+  const shift = k % names.length;
+  const rotated = [...names.slice(shift), ...names.slice(0, shift)];
+  return k % 2 === 1 ? rotated.reverse() : rotated;
+}
+
+const MODE_LABELS: Record<Mode, string> = {
+  production: 'kit, production (NODE_ENV=production)',
+  development: 'kit, development default (NODE_ENV unset)',
+};
+
 async function main(): Promise<number> {
   const dbUrl = withDatabase(settings.baseUrl, dbName);
+  const kits = settings.modes.map((mode) => `kit-${mode}` as const);
+  const names: ServerName[] = [...kits, 'bare'];
   console.log(
-    `bench:http  GET /api/catalog/products/:id  kit vs bare Express 5 + pg\n` +
+    `bench:http  GET /api/catalog/products/:id  kit (${settings.modes.join(', ')}) vs bare Express 5 + pg (production)\n` +
       `  node ${process.version}, ${availableParallelism()} cores, load average ${loadavg().map((l) => fmt(l, 2)).join(' ')}, database ${dbName}\n` +
       `  ${settings.connections} connections, ${settings.warmup} s warm-up + ${settings.duration} s measured per server and round ` +
-      `in ${settings.slice} s slices, ${settings.rounds} rounds, pool max ${settings.poolMax} (kit catalog pool and bare pg.Pool)\n`,
+      `in ${settings.slice} s slices, ${settings.rounds} rounds, pool max ${settings.poolMax} (kit catalog pool and bare pg.Pool)` +
+      `${process.env.DATABASE_NESTING_CHECK ? `\n  DATABASE_NESTING_CHECK=${process.env.DATABASE_NESTING_CHECK} (from the environment, both modes)` : ''}\n`,
   );
 
   await admin((c) => c.query(`create database "${dbName}"`));
   dbCreated = true;
   try {
     // The kit migrates the fresh database on start; one product, created through the kit's API.
-    const seeder = await startServer('kit', dbUrl);
+    const seeder = await startServer(kits[0]!, dbUrl);
     let product: { id: string; sku: string; name: string; priceCents: number; stock: number };
     try {
       const response = await fetch(`${seeder.url}/api/catalog/products`, {
@@ -294,57 +316,59 @@ async function main(): Promise<number> {
     const path = `/api/catalog/products/${product.id}`;
 
     const slices: Slice[] = [];
-    const roundRatios: number[] = [];
-    const pairs = Math.max(1, Math.round(settings.duration / settings.slice));
+    const roundRatios = new Map<ServerName, number[]>(kits.map((kit) => [kit, []]));
+    const sets = Math.max(1, Math.round(settings.duration / settings.slice));
     for (let round = 1; round <= settings.rounds; round++) {
       // Fresh processes every round: how a process happens to be placed and compiled
-      // varies by ±20 % on a small VM, so no single pair of processes decides.
-      const servers = { kit: await startServer('kit', dbUrl), bare: await startServer('bare', dbUrl) };
+      // varies by ±20 % on a small VM, so no single set of processes decides.
+      const servers = new Map<ServerName, RunningServer>();
       try {
-        for (const server of Object.values(servers)) await checkAnswer(server, path, product);
+        for (const name of names) servers.set(name, await startServer(name, dbUrl));
+        for (const server of servers.values()) await checkAnswer(server, path, product);
         if (settings.warmup > 0) {
-          for (const server of Object.values(servers)) await load(server, path, settings.warmup);
+          for (const server of servers.values()) await load(server, path, settings.warmup);
         }
         const mine: Slice[] = [];
-        for (let pair = 1; pair <= pairs; pair++) {
-          // Alternate who goes first (kit, bare, bare, kit, ...), so a trend hits both alike.
-          const order: ServerName[] = pair % 2 === 1 ? ['kit', 'bare'] : ['bare', 'kit'];
-          for (const name of order) mine.push(await slice(servers[name], path));
+        for (let k = 0; k < sets; k++) {
+          for (const name of sliceOrder(names, k + round)) mine.push(await slice(servers.get(name)!, path));
         }
-        const [kit, bare] = [summarize(mine, 'kit'), summarize(mine, 'bare')];
-        roundRatios.push(kit.reqPerSec / bare.reqPerSec);
         slices.push(...mine);
-        console.log(
-          `  round ${round}  kit ${fmt(kit.reqPerSec, 0).padStart(6)} req/s ${fmt(kit.cpuUsPerReq, 0).padStart(4)} µs CPU/req   ` +
-            `bare ${fmt(bare.reqPerSec, 0).padStart(6)} req/s ${fmt(bare.cpuUsPerReq, 0).padStart(4)} µs CPU/req   ` +
-            `ratio ${fmt(kit.reqPerSec / bare.reqPerSec, 2)}`,
-        );
+        const bare = summarize(mine, 'bare');
+        const parts = kits.map((kit) => {
+          const x = summarize(mine, kit);
+          roundRatios.get(kit)!.push(x.reqPerSec / bare.reqPerSec);
+          return `${kit} ${fmt(x.reqPerSec, 0).padStart(6)} req/s ${fmt(x.cpuUsPerReq, 0).padStart(4)} µs CPU/req (${fmt(x.reqPerSec / bare.reqPerSec, 2)})`;
+        });
+        console.log(`  round ${round}  ${parts.join('   ')}   bare ${fmt(bare.reqPerSec, 0).padStart(6)} req/s ${fmt(bare.cpuUsPerReq, 0).padStart(4)} µs CPU/req`);
       } finally {
-        await Promise.all(Object.values(servers).map(stopServer));
+        await Promise.all([...servers.values()].map(stopServer));
       }
     }
 
-    const kit = summarize(slices, 'kit');
     const bare = summarize(slices, 'bare');
-    const ratio = median(roundRatios);
     const rows = [
-      [`server (${settings.rounds} rounds x ${pairs} slices of ${settings.slice} s)`, 'req/s', 'p50 ms', 'p99 ms', 'server CPU µs/req'],
-      ...([['kit (createApp, SHOP_MODULES)', kit], ['bare Express 5 + pg', bare]] as const).map(([label, x]) => [
-        label,
-        fmt(x.reqPerSec, 0),
-        fmt(x.p50, 0),
-        fmt(x.p99, 0),
-        fmt(x.cpuUsPerReq, 0),
-      ]),
+      [`server (${settings.rounds} rounds x ${sets} slices of ${settings.slice} s)`, 'req/s', 'p50 ms', 'p99 ms', 'server CPU µs/req'],
+      ...[...kits.map((kit) => [MODE_LABELS[kit === 'kit-production' ? 'production' : 'development'], summarize(slices, kit)] as const), ['bare Express 5 + pg (production)', bare] as const].map(
+        ([label, x]) => [label, fmt(x.reqPerSec, 0), fmt(x.p50, 0), fmt(x.p99, 0), fmt(x.cpuUsPerReq, 0)],
+      ),
     ];
-    console.log(`\n${table(rows)}\n`);
-    console.log(
-      `ratio kit/bare (req/s, median of rounds): ${fmt(ratio, 2)}  (rounds: ${roundRatios.map((r) => fmt(r, 2)).join(', ')}; ` +
-        `all slices pooled: ${fmt(kit.reqPerSec / bare.reqPerSec, 2)})  goal >= ${GOAL}: ${ratio >= GOAL ? 'met' : 'NOT met'}`,
-    );
-    console.log(`server CPU per request: kit ${fmt(kit.cpuUsPerReq, 0)} µs, bare ${fmt(bare.cpuUsPerReq, 0)} µs (kit/bare ${fmt(kit.cpuUsPerReq / bare.cpuUsPerReq, 2)})`);
+    console.log(`\n${table(rows[0]!, rows.slice(1))}\n`);
+    const missed: string[] = [];
+    for (const kit of kits) {
+      const x = summarize(slices, kit);
+      const ratios = roundRatios.get(kit)!;
+      const ratio = median(ratios);
+      if (!(ratio >= GOAL)) missed.push(`${kit}: ${fmt(ratio, 3)} of bare, goal >= ${GOAL}`);
+      console.log(
+        `${kit} / bare (req/s, median of rounds): ${fmt(ratio, 3)}  (rounds: ${ratios.map((r) => fmt(r, 2)).join(', ')}; ` +
+          `all slices pooled: ${fmt(x.reqPerSec / bare.reqPerSec, 2)})  goal >= ${GOAL}: ${ratio >= GOAL ? 'met' : 'MISSED'}` +
+          `; server CPU per request ${fmt(x.cpuUsPerReq, 0)} µs against ${fmt(bare.cpuUsPerReq, 0)} (${fmt(x.cpuUsPerReq / bare.cpuUsPerReq, 2)}×)`,
+      );
+    }
     console.log(`load average at the end: ${loadavg().map((l) => fmt(l, 2)).join(' ')}`);
-    return 0;
+    if (missed.length === 0) return 0;
+    console.log(`\nGOAL MISSED (exit code 2):\n${missed.map((m) => `  - ${m}`).join('\n')}`);
+    return 2;
   } finally {
     killAll();
     await dropDatabase();
