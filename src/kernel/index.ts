@@ -26,7 +26,7 @@ export {
 export { defineModule, type ModuleDefinition, type ModuleContext, type ModuleParts } from './module/define-module.js';
 export { describeModules, type ModuleDescription } from './module/describe-modules.js';
 export { localBinding, jsonBinding, type ApiBinding } from './module/api-binding.js';
-export { on, type EventHandlerDefinition, type HandlerContext } from './events/event-consumer.js';
+export { on, onBatch, type BatchItem, type EventHandlerDefinition, type HandlerContext, type HandlerOptions } from './events/event-consumer.js';
 export type { EventEnvelope, EventTransport, EventConsumer } from './events/envelope.js';
 export type { EventPublisher } from './events/event-publisher.js';
 export {

@@ -4,7 +4,7 @@ import knexFactory from 'knex';
 import ClientPgLite from 'knex-pglite';
 import type { Logger } from 'pino';
 import { assertIdentifier, type Database, type ModuleDb } from './module-db.js';
-import { bindCallContext } from '../context/call-context.js';
+import { runTransactionBody } from './transaction-body.js';
 import { dbScope } from './db-scope.js';
 import { SerialQueue } from './serial-queue.js';
 import { lockDataFolder, type DataFolderLock } from './data-folder-lock.js';
@@ -72,11 +72,12 @@ export async function createPgliteDatabase(options: PgliteDatabaseOptions): Prom
         transaction: (fn, context) =>
           runInDbScope(schema, () =>
             queue.run(() =>
-              knex.transaction(async (trx) => {
-                bindCallContext(trx, context);
-                await trx.raw(path);
-                return fn(trx);
-              }),
+              knex.transaction((trx) =>
+                runTransactionBody(trx, context, async (t) => {
+                  await t.raw(path);
+                  return fn(t);
+                }),
+              ),
             ),
           ),
       };

@@ -2,7 +2,8 @@ import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { assertIdentifier, type Database, type ModuleDb, type OwnerDb } from './module-db.js';
-import { bindCallContext, type CallContext } from '../context/call-context.js';
+import type { CallContext } from '../context/call-context.js';
+import { runTransactionBody } from './transaction-body.js';
 import { dbScope } from './db-scope.js';
 import { moduleRoleName } from './module-roles.js';
 
@@ -104,10 +105,7 @@ export function createPostgresDatabase(options: PostgresDatabaseOptions): Databa
         read: (fn) => runInDbScope(schema, () => fn(knex)),
         transaction: (fn, context) =>
           runInDbScope(schema, () =>
-            knex.transaction((trx) => {
-              bindCallContext(trx, context);
-              return fn(trx);
-            }),
+            knex.transaction((trx) => runTransactionBody(trx, context, fn)),
           ),
       };
     },
@@ -115,11 +113,12 @@ export function createPostgresDatabase(options: PostgresDatabaseOptions): Databa
       const path = `set local search_path to "${assertIdentifier(schema)}"`;
       const inOwnerTransaction = <T>(fn: (trx: Knex.Transaction) => Promise<T>, context?: CallContext): Promise<T> =>
         runInDbScope(schema, () =>
-          admin.transaction(async (trx) => {
-            bindCallContext(trx, context);
-            await trx.raw(path);
-            return fn(trx);
-          }),
+          admin.transaction((trx) =>
+            runTransactionBody(trx, context, async (t) => {
+              await t.raw(path);
+              return fn(t);
+            }),
+          ),
         );
       return {
         schema,

@@ -3,11 +3,14 @@ import type { Knex } from 'knex';
 import type { z } from 'zod';
 import { AppError } from '../errors/app-error.js';
 import { callContextOf, type CallContext } from '../context/call-context.js';
+import { onBeforeCommit } from '../db/transaction-body.js';
 import type { EventDefinition } from '../module/contract.js';
 
 /**
  * Writes events to the module's outbox inside the caller's transaction, so an
- * event exists exactly when the state change that caused it is committed.
+ * event exists exactly when the state change that caused it is committed. The
+ * rows are buffered and written with one insert just before the transaction
+ * commits (at once inside a savepoint).
  *
  * @example
  * await db.transaction(async (trx) => {
@@ -39,10 +42,20 @@ export interface EventPublisherOptions {
 
 const INSERT_CHUNK = 1_000;
 
+interface OutboxRow {
+  id: string;
+  event_name: string;
+  event_version: number;
+  payload: string;
+  correlation_id: string;
+}
+
 export function createEventPublisher(options: EventPublisherOptions): EventPublisher {
   const declared = new Set(options.declared);
+  /** Rows waiting for their transaction's commit, by transaction. */
+  const pending = new WeakMap<Knex.Transaction, OutboxRow[]>();
 
-  function outboxRow(trx: Knex.Transaction, event: EventDefinition, payload: unknown, context: CallContext | undefined) {
+  function outboxRow(trx: Knex.Transaction, event: EventDefinition, payload: unknown, context: CallContext | undefined): OutboxRow {
     const parsed = event.schema.safeParse(payload);
     if (!parsed.success) {
       throw new AppError('INTERNAL', 'KERNEL.EVENT_INVALID', `${event.name}@${event.version} payload does not match its schema`, {
@@ -61,15 +74,38 @@ export function createEventPublisher(options: EventPublisherOptions): EventPubli
     };
   }
 
+  async function insert(trx: Knex.Transaction, rows: readonly OutboxRow[]): Promise<void> {
+    // Chunks keep an insert under PostgreSQL's 65,535 parameters (5 per row).
+    for (let i = 0; i < rows.length; i += INSERT_CHUNK) await trx('outbox').insert(rows.slice(i, i + INSERT_CHUNK));
+  }
+
   async function write(trx: Knex.Transaction, event: EventDefinition, payloads: readonly unknown[], context: CallContext | undefined): Promise<string[]> {
     if (!declared.has(event)) {
       throw new AppError('INTERNAL', 'KERNEL.EVENT_NOT_DECLARED', `${options.module} publishes ${event.name}, which its contract does not declare`);
     }
     if (payloads.length === 0) return [];
     const rows = payloads.map((payload) => outboxRow(trx, event, payload, context));
-    // Chunks keep an insert under PostgreSQL's 65,535 parameters (6 per row).
-    for (let i = 0; i < rows.length; i += INSERT_CHUNK) await trx('outbox').insert(rows.slice(i, i + INSERT_CHUNK));
-    trx.executionPromise.then(options.onCommit, () => undefined);
+    let buffered = pending.get(trx);
+    if (!buffered) {
+      // The rows of a whole transaction go to the outbox in one insert, just before it commits:
+      // a batch of 50 handled events costs one round trip, not 50. Only a savepoint (nested
+      // transaction), which the kernel does not commit itself, writes at once.
+      const flush = async () => {
+        const rows = pending.get(trx) ?? [];
+        pending.delete(trx);
+        await insert(trx, rows);
+      };
+      if (onBeforeCommit(trx, flush)) {
+        buffered = [];
+        pending.set(trx, buffered);
+        trx.executionPromise.then(options.onCommit, () => undefined);
+      }
+    }
+    if (buffered) buffered.push(...rows);
+    else {
+      await insert(trx, rows);
+      trx.executionPromise.then(options.onCommit, () => undefined);
+    }
     return rows.map((row) => row.id);
   }
 
