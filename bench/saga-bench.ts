@@ -38,6 +38,9 @@
  *   BENCH_PRODUCTS, BENCH_WALLETS  (default 20 each)
  *   BENCH_SAMPLE_EVERY  every n-th accepted order is timed to settlement (default 25)
  *   BENCH_SERVER_ENV    extra settings for the kit variant, e.g. "EVENT_HANDLER_CONCURRENCY=8 ADMISSION_MAX_LAG_MS=1000"
+ *   BENCH_RETRY_AFTER   "honour": a refused slot waits Retry-After before its next order, as a polite client
+ *                       does; default "ignore": it sends the next order at once (the worst case)
+ *   BENCH_NODE_ARGS     extra node flags for the shop, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
  *   BENCH_SHOP_ROOT     run the shop of another checkout (e.g. an older commit in a git worktree) for both variants
  *   BENCH_SHOP_LOG      a file: every log line of the shops is appended to it (else only errors are shown)
  */
@@ -69,6 +72,7 @@ const settings = {
   products: intEnv('BENCH_PRODUCTS', 20),
   wallets: intEnv('BENCH_WALLETS', 20),
   sampleEvery: intEnv('BENCH_SAMPLE_EVERY', 25),
+  honourRetryAfter: process.env.BENCH_RETRY_AFTER === 'honour',
   serverEnv: Object.fromEntries((process.env.BENCH_SERVER_ENV ?? '').split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
 };
 
@@ -103,7 +107,8 @@ interface Shop {
 
 /** The shop as `npm start` runs it, in production mode; resolves once it listens. */
 async function startShop(env: Record<string, string>): Promise<Shop> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
     env: { ...process.env, NODE_ENV: 'production', LOG_LEVEL: 'info', PORT: '0', SHUTDOWN_GRACE_MS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -250,6 +255,7 @@ async function run(bus: Bus, variant: Variant, n: number): Promise<RunResult> {
           } else if (res.status === 429) {
             result.refused += 1;
             if (!res.retryAfter) result.refusedWithoutRetryAfter += 1;
+            else if (settings.honourRetryAfter) await sleep(Math.min(Number(res.retryAfter) * 1000, deadline - performance.now()));
           } else {
             result.errors += 1;
           }

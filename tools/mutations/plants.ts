@@ -22,17 +22,11 @@ export interface Plant {
 export const PLANTS: readonly Plant[] = [
   {
     name: 'lost-update-in-reservations',
-    breaks: 'no oversell under any concurrency (stock is reserved with a conditional decrement under row locks)',
+    breaks: 'no oversell under any concurrency (stock is read under row locks, taken in one order, before it is written back)',
     file: 'src/modules/catalog/internal/stock.handlers.ts',
-    find: `        const updated = await savepoint('products').where('id', item.productId).andWhere('stock', '>=', item.quantity).decrement('stock', item.quantity);
-        if (updated === 0) short.push(item.productId);`,
-    replace: `        // PLANTED: read the stock, then write it (a lost update between concurrent transactions).
-        const [row] = await savepoint('products').where('id', item.productId).select('stock');
-        if (!row || row.stock < item.quantity) {
-          short.push(item.productId);
-          continue;
-        }
-        await savepoint('products').where('id', item.productId).update({ stock: row.stock - item.quantity });`,
+    find: `  const rows: Array<{ id: string; stock: number }> = await trx('products').select('id', 'stock').whereIn('id', ids).orderBy('id').forUpdate();`,
+    // PLANTED: read the stock without locking it, then write back what was computed from it (a lost update).
+    replace: `  const rows: Array<{ id: string; stock: number }> = await trx('products').select('id', 'stock').whereIn('id', ids).orderBy('id');`,
     suites: ['test/concurrency.postgres.test.ts'],
   },
   {
@@ -70,5 +64,13 @@ export const PLANTS: readonly Plant[] = [
     replace: `export async function markPublished(db: ModuleDb, seqs: ReadonlyArray<string | number>): Promise<void> {
   if (seqs.length >= 0) return; // PLANTED: nothing is ever marked`,
     suites: ['test/saga.postgres.test.ts', 'test/saga.bullmq.test.ts'],
+  },
+  {
+    name: 'admission-never-refuses',
+    breaks: 'bounded lag: a route that starts work is refused (429 + Retry-After) while the work behind it lags',
+    file: 'src/kernel/admission/admission-gate.ts',
+    find: `    if (share === 0 || Math.random() >= share) return undefined;`,
+    replace: `    if (share >= 0) return undefined; // PLANTED: never refuse`,
+    suites: ['test/overload.test.ts'],
   },
 ];

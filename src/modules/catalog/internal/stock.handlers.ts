@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { consumes, on } from '../../../kernel/index.js';
+import { consumes, onBatch, type Knex } from '../../../kernel/index.js';
 import { StockReservationFailed, StockReserved } from '../catalog.contract.js';
 
 // Catalog's reading of the orders events it reacts to (only the fields it needs).
@@ -15,38 +15,63 @@ const OrderPlaced = consumes(
 );
 const OrderCancelled = consumes('orders.OrderCancelled', 1, z.object({ orderId: z.uuid() }));
 
-class OutOfStock extends Error {
-  constructor(readonly productIds: string[]) {
-    super('out of stock');
-  }
+/**
+ * Locks the products in one statement, in id order: every transaction that
+ * touches stock takes its locks this way, all at its start, so concurrent
+ * batches (other lanes, other processes) wait for each other and never
+ * deadlock. Returns the available units of each product found.
+ */
+async function lockStock(trx: Knex, productIds: Iterable<string>): Promise<Map<string, number>> {
+  const ids = [...new Set(productIds)].sort();
+  if (ids.length === 0) return new Map();
+  const rows: Array<{ id: string; stock: number }> = await trx('products').select('id', 'stock').whereIn('id', ids).orderBy('id').forUpdate();
+  return new Map(rows.map((r) => [r.id, Number(r.stock)]));
 }
 
-/** Holds every item of a new order, or none of them. */
-export const reserveStock = on(OrderPlaced, 'reserve-stock', async (order, { trx, publish }) => {
-  // Sorted updates take row locks in one order, so concurrent reservations cannot deadlock.
-  const items = [...order.items].sort((a, b) => a.productId.localeCompare(b.productId));
-  try {
-    await trx.transaction(async (savepoint) => {
-      const short: string[] = [];
-      for (const item of items) {
-        const updated = await savepoint('products').where('id', item.productId).andWhere('stock', '>=', item.quantity).decrement('stock', item.quantity);
-        if (updated === 0) short.push(item.productId);
-      }
-      if (short.length > 0) throw new OutOfStock(short);
-      await savepoint('reservations').insert(items.map((i) => ({ order_id: order.orderId, product_id: i.productId, quantity: i.quantity })));
-    });
-  } catch (error) {
-    if (!(error instanceof OutOfStock)) throw error;
-    await publish(StockReservationFailed, { orderId: order.orderId, reason: 'out_of_stock', productIds: error.productIds });
-    return;
+/** Writes the new stock of the products in `stock` (computed under the locks of lockStock). */
+async function writeStock(trx: Knex, stock: ReadonlyMap<string, number>): Promise<void> {
+  if (stock.size === 0) return;
+  await trx.raw('update products set stock = v.stock from unnest(?::uuid[], ?::int[]) as v(id, stock) where products.id = v.id', [[...stock.keys()], [...stock.values()]]);
+}
+
+/**
+ * Holds every item of a new order, or none of them. A batch of orders is
+ * reserved in arrival order against stock locked once for the batch; the
+ * changes go back in one update and one insert.
+ */
+export const reserveStock = onBatch(OrderPlaced, 'reserve-stock', async (orders, { trx }) => {
+  const stock = await lockStock(trx, orders.flatMap((o) => o.payload.items.map((i) => i.productId)));
+  const changed = new Map<string, number>();
+  const reservations: Array<{ order_id: string; product_id: string; quantity: number }> = [];
+  for (const { payload: order, publish } of orders) {
+    // A product listed twice in one order is one reservation of the sum.
+    const wanted = new Map<string, number>();
+    for (const item of order.items) wanted.set(item.productId, (wanted.get(item.productId) ?? 0) + item.quantity);
+    const short = [...wanted].filter(([id, quantity]) => (stock.get(id) ?? -1) < quantity).map(([id]) => id);
+    if (short.length > 0) {
+      await publish(StockReservationFailed, { orderId: order.orderId, reason: 'out_of_stock', productIds: short.sort() });
+      continue;
+    }
+    for (const [id, quantity] of wanted) {
+      stock.set(id, stock.get(id)! - quantity);
+      changed.set(id, stock.get(id)!);
+      reservations.push({ order_id: order.orderId, product_id: id, quantity });
+    }
+    const items = [...wanted].sort(([a], [b]) => a.localeCompare(b)).map(([productId, quantity]) => ({ productId, quantity }));
+    await publish(StockReserved, { orderId: order.orderId, customerId: order.customerId, totalCents: order.totalCents, items });
   }
-  await publish(StockReserved, { orderId: order.orderId, customerId: order.customerId, totalCents: order.totalCents, items });
+  await writeStock(trx, changed);
+  if (reservations.length > 0) await trx('reservations').insert(reservations);
 });
 
-/** Gives back the units held for a cancelled order (none if nothing was held). */
-export const releaseStock = on(OrderCancelled, 'release-stock', async ({ orderId }, { trx }) => {
-  const released = await trx('reservations').where({ order_id: orderId, status: 'reserved' }).update({ status: 'released' }).returning(['product_id', 'quantity']);
-  for (const row of released as Array<{ product_id: string; quantity: number }>) {
-    await trx('products').where('id', row.product_id).increment('stock', row.quantity);
-  }
+/** Gives back the units held for cancelled orders (none if nothing was held). */
+export const releaseStock = onBatch(OrderCancelled, 'release-stock', async (orders, { trx }) => {
+  const released: Array<{ product_id: string; quantity: number }> = await trx('reservations')
+    .whereIn('order_id', orders.map((o) => o.payload.orderId))
+    .andWhere({ status: 'reserved' })
+    .update({ status: 'released' })
+    .returning(['product_id', 'quantity']);
+  const stock = await lockStock(trx, released.map((r) => r.product_id));
+  for (const row of released) stock.set(row.product_id, stock.get(row.product_id)! + Number(row.quantity));
+  await writeStock(trx, stock);
 });

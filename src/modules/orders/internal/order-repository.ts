@@ -43,10 +43,13 @@ export async function findOrdersOfCustomer(k: Knex, customerId: string, limit: n
   return orders.filter((o): o is Order => o !== undefined);
 }
 
-/** Moves a pending order on; false when it was not pending (already settled). */
-export async function settle(trx: Knex, id: string, status: 'confirmed' | 'cancelled', cancelReason?: string): Promise<boolean> {
-  const updated = await trx('orders')
-    .where({ id, status: 'pending' })
-    .update({ status, cancel_reason: cancelReason ?? null, updated_at: trx.fn.now() });
-  return updated === 1;
+/** Moves the orders that are still pending on; returns the ids it moved (a settled order stays as it is). */
+export async function settle(trx: Knex, ids: readonly string[], status: 'confirmed' | 'cancelled', cancelReason?: string): Promise<string[]> {
+  const rows: Array<{ id: string }> = await trx('orders')
+    .whereIn('id', ids)
+    .andWhere({ status: 'pending' })
+    // clock_timestamp(), not now(): the time of the change, not the start of a batch's transaction.
+    .update({ status, cancel_reason: cancelReason ?? null, updated_at: trx.raw('clock_timestamp()') })
+    .returning('id');
+  return rows.map((r) => r.id);
 }

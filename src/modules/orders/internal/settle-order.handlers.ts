@@ -1,27 +1,39 @@
 import { z } from 'zod';
-import { consumes, on, type HandlerContext } from '../../../kernel/index.js';
+import { consumes, onBatch, type BatchItem, type Knex } from '../../../kernel/index.js';
 import { OrderCancelled, OrderConfirmed } from '../orders.contract.js';
-import { findOrder, settle } from './order-repository.js';
+import { settle } from './order-repository.js';
 
 const StockReservationFailed = consumes('catalog.StockReservationFailed', 1, z.object({ orderId: z.uuid() }));
 const PaymentCaptured = consumes('payments.PaymentCaptured', 1, z.object({ orderId: z.uuid() }));
 const PaymentDeclined = consumes('payments.PaymentDeclined', 1, z.object({ orderId: z.uuid() }));
 
-async function cancel(orderId: string, reason: 'out_of_stock' | 'payment_declined', { trx, publish }: HandlerContext): Promise<void> {
-  if (await settle(trx, orderId, 'cancelled', reason)) await publish(OrderCancelled, { orderId, reason });
+/** Cancels the batch's orders that are still pending, in one statement, and announces each. */
+async function cancel(items: Array<BatchItem<z.ZodObject<{ orderId: z.ZodUUID }>>>, reason: 'out_of_stock' | 'payment_declined', trx: Knex): Promise<void> {
+  const cancelled = new Set(await settle(trx, items.map((i) => i.payload.orderId), 'cancelled', reason));
+  for (const { payload, publish } of items) if (cancelled.delete(payload.orderId)) await publish(OrderCancelled, { orderId: payload.orderId, reason });
 }
 
 export const settleOrderHandlers = [
-  on(PaymentCaptured, 'confirm-order', async ({ orderId }, { trx, publish }) => {
-    if (!(await settle(trx, orderId, 'confirmed'))) return;
-    const order = (await findOrder(trx, orderId))!;
-    await publish(OrderConfirmed, {
-      orderId,
-      customerId: order.customerId,
-      totalCents: order.totalCents,
-      items: order.items.map(({ productId, quantity }) => ({ productId, quantity })),
-    });
+  // Each batch settles its orders in one update and reads their lines in one select.
+  onBatch(PaymentCaptured, 'confirm-order', async (items, { trx }) => {
+    const confirmed = new Set(await settle(trx, items.map((i) => i.payload.orderId), 'confirmed'));
+    if (confirmed.size === 0) return;
+    const orders = new Map<string, { customerId: string; totalCents: number; items: Array<{ productId: string; quantity: number }> }>();
+    const rows: Array<{ id: string; customer_id: string; total_cents: string | number; product_id: string; quantity: number }> = await trx('orders')
+      .join('order_items', 'order_items.order_id', 'orders.id')
+      .whereIn('orders.id', [...confirmed])
+      .orderBy('order_items.product_id')
+      .select('orders.id', 'orders.customer_id', 'orders.total_cents', 'order_items.product_id', 'order_items.quantity');
+    for (const row of rows) {
+      const order = orders.get(row.id) ?? { customerId: row.customer_id, totalCents: Number(row.total_cents), items: [] };
+      order.items.push({ productId: row.product_id, quantity: Number(row.quantity) });
+      orders.set(row.id, order);
+    }
+    for (const { payload, publish } of items) {
+      const order = confirmed.delete(payload.orderId) ? orders.get(payload.orderId) : undefined;
+      if (order) await publish(OrderConfirmed, { orderId: payload.orderId, ...order });
+    }
   }),
-  on(StockReservationFailed, 'cancel-out-of-stock', ({ orderId }, ctx) => cancel(orderId, 'out_of_stock', ctx)),
-  on(PaymentDeclined, 'cancel-payment-declined', ({ orderId }, ctx) => cancel(orderId, 'payment_declined', ctx)),
+  onBatch(StockReservationFailed, 'cancel-out-of-stock', (items, { trx }) => cancel(items, 'out_of_stock', trx)),
+  onBatch(PaymentDeclined, 'cancel-payment-declined', (items, { trx }) => cancel(items, 'payment_declined', trx)),
 ];
