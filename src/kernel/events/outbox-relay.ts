@@ -47,6 +47,8 @@ export class OutboxRelay {
   /** Events whose first delivery failed, by outbox seq, until they settle. */
   readonly #retrying = new Map<string | number, Promise<void>>();
   #heartbeat: NodeJS.Timeout | undefined;
+  /** The relay's statements, one at a time (see #statement). */
+  #statements: Promise<unknown> = Promise.resolve();
 
   constructor(options: OutboxRelayOptions) {
     this.#options = {
@@ -86,7 +88,7 @@ export class OutboxRelay {
     this.#retrying.clear();
     for (const seq of abandoned) this.#held.delete(seq);
     if (abandoned.length > 0) {
-      await releaseClaims(this.#options.db, abandoned).catch((error: unknown) =>
+      await this.#statement(() => releaseClaims(this.#options.db, abandoned)).catch((error: unknown) =>
         this.#options.logger.warn({ err: error, schema: this.#options.db.schema, events: abandoned.length }, 'releasing the claims of retried events failed; they are delivered again once their lease expires'),
       );
     }
@@ -100,7 +102,7 @@ export class OutboxRelay {
   /** One round: claim, hand over, mark. Returns how many events were handed over. */
   async runOnce(): Promise<number> {
     const { db, transport, batchSize, leaseMs } = this.#options;
-    const claimed = await claimEvents(db, batchSize, leaseMs);
+    const claimed = await this.#statement(() => claimEvents(db, batchSize, leaseMs));
     if (claimed.length === 0) return 0;
     for (const c of claimed) this.#held.add(c.seq);
     let receipt: PublishReceipt | void;
@@ -117,7 +119,7 @@ export class OutboxRelay {
       else done.push(c);
     }
     try {
-      await markPublished(db, done.map((c) => c.seq));
+      await this.#statement(() => markPublished(db, done.map((c) => c.seq)));
     } finally {
       for (const c of done) this.#held.delete(c.seq);
     }
@@ -137,7 +139,7 @@ export class OutboxRelay {
       async () => {
         if (this.#retrying.get(seq) !== settled) return; // stop() let it go already
         try {
-          await markPublished(db, [seq]);
+          await this.#statement(() => markPublished(db, [seq]));
           this.#options.onPublished?.(1);
         } catch (error) {
           logger.warn({ err: error, schema: db.schema, eventId }, 'marking a retried event published failed; it is delivered again once its lease expires');
@@ -149,21 +151,32 @@ export class OutboxRelay {
         if (this.#retrying.get(seq) !== settled) return;
         forget();
         logger.warn({ err: error, schema: db.schema, eventId }, 'a retried event could not be settled; it stays in the outbox for a later round');
-        await releaseClaims(db, [seq]).catch(() => undefined); // else its lease simply expires
+        await this.#statement(() => releaseClaims(db, [seq])).catch(() => undefined); // else its lease simply expires
       },
     );
+  }
+
+  /**
+   * Runs the relay's outbox statements one after the other. The heartbeat's
+   * renewal and the marking of a round update the same rows; run at once on
+   * two connections, they can lock them in different orders and deadlock.
+   */
+  #statement<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#statements.then(fn, fn);
+    this.#statements = run.catch(() => undefined);
+    return run;
   }
 
   #renew(): void {
     if (this.#held.size === 0) return;
     const { db, leaseMs, logger } = this.#options;
-    renewClaims(db, [...this.#held], leaseMs).catch((error: unknown) => logger.warn({ err: error, schema: db.schema }, 'renewing outbox claims failed'));
+    this.#statement(() => renewClaims(db, [...this.#held], leaseMs)).catch((error: unknown) => logger.warn({ err: error, schema: db.schema }, 'renewing outbox claims failed'));
   }
 
   async #run(): Promise<void> {
     let failures = 0;
     if (this.#options.resetClaimsOnStart) {
-      await releaseAllClaims(this.#options.db).catch((error: unknown) =>
+      await this.#statement(() => releaseAllClaims(this.#options.db)).catch((error: unknown) =>
         this.#options.logger.warn({ err: error, schema: this.#options.db.schema }, 'releasing the claims left by an earlier run failed; those events wait for their lease to expire'),
       );
     }
