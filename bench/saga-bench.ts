@@ -1,8 +1,9 @@
 /**
  * `npm run bench:saga`: the shop's real order saga under sustained HTTP load,
- * on PostgreSQL, on both transports, with the kit's defaults side by side
- * with a baseline configured like the kit before issue 10 (one transaction per
- * handler at a time, no admission control), in one run.
+ * on PostgreSQL, on both transports: the code of this tree side by side with
+ * a baseline, the code of commit BENCH_BASELINE_REF (b2feb22, the main
+ * branch before issues 9 and 10) checked out in a temporary git worktree, in
+ * one run.
  *
  * The shop runs as `npm start` runs it (src/main.ts, NODE_ENV=production) in
  * a child process on a fresh database, with BENCH_PRODUCTS products of
@@ -37,17 +38,17 @@
  *   BENCH_IN_FLIGHT     orders in flight (default 20)
  *   BENCH_PRODUCTS, BENCH_WALLETS  (default 20 each)
  *   BENCH_SAMPLE_EVERY  every n-th accepted order is timed to settlement (default 25)
+ *   BENCH_BASELINE_REF  the baseline's commit (default b2feb22); without git history the baseline is skipped
  *   BENCH_SERVER_ENV    extra settings for the kit variant, e.g. "EVENT_HANDLER_CONCURRENCY=8 ADMISSION_MAX_LAG_MS=1000"
  *   BENCH_RETRY_AFTER   "honour": a refused slot waits Retry-After before its next order, as a polite client
  *                       does; default "ignore": it sends the next order at once (the worst case)
  *   BENCH_NODE_ARGS     extra node flags for the shop, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
- *   BENCH_SHOP_ROOT     run the shop of another checkout (e.g. an older commit in a git worktree) for both variants
  *   BENCH_SHOP_LOG      a file: every log line of the shops is appended to it (else only errors are shown)
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import { availableParallelism, loadavg } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
@@ -59,7 +60,7 @@ import { withAdminClient, withDatabase } from './bench-database.js';
 import { intEnv } from './bench-env.js';
 import { CpuMeter, cpuPerUnit, formatCpu, type CpuPerUnit } from './cpu-usage.js';
 
-const ROOT = process.env.BENCH_SHOP_ROOT || join(dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const shopLog = process.env.BENCH_SHOP_LOG || undefined;
 
 const settings = {
@@ -83,12 +84,29 @@ const GOAL = { p99Ms: 5_000, backlogSeconds: 5, capacityFactor: 2 };
 type Bus = 'memory' | 'bullmq';
 type Variant = 'baseline' | 'kit';
 
-/** How each variant configures the shop. */
-const VARIANT_ENV: Record<Variant, Record<string, string>> = {
-  // The behaviour of the kit before issue 10: one transaction per handler at a time, no admission control.
-  baseline: { EVENT_HANDLER_CONCURRENCY: '1', ADMISSION_CONTROL: 'off' },
-  kit: {},
-};
+const BASELINE_REF = process.env.BENCH_BASELINE_REF || 'b2feb22';
+
+/**
+ * A checkout of the baseline commit in a temporary git worktree, sharing this
+ * tree's node_modules; undefined (with the reason printed) without git history.
+ */
+function checkOutBaseline(): { root: string; remove(): void } | undefined {
+  const root = mkdtempSync(join(tmpdir(), 'mmk-saga-baseline-'));
+  try {
+    execFileSync('git', ['worktree', 'add', '--detach', root, BASELINE_REF], { cwd: ROOT, stdio: 'pipe' });
+  } catch (error) {
+    rmSync(root, { recursive: true, force: true });
+    console.log(`baseline skipped: cannot check out ${BASELINE_REF} (${String((error as { stderr?: Buffer }).stderr ?? error).trim().split('\n')[0]})`);
+    return undefined;
+  }
+  symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'), 'dir');
+  return {
+    root,
+    remove() {
+      execFileSync('git', ['worktree', 'remove', '--force', root], { cwd: ROOT, stdio: 'pipe' });
+    },
+  };
+}
 
 function list<T extends string>(name: string, all: readonly T[]): T[] {
   const raw = process.env[name];
@@ -105,11 +123,11 @@ interface Shop {
   stop(): Promise<void>;
 }
 
-/** The shop as `npm start` runs it, in production mode; resolves once it listens. */
-async function startShop(env: Record<string, string>): Promise<Shop> {
+/** The shop of `root` as `npm start` runs it, in production mode; resolves once it listens. */
+async function startShop(root: string, env: Record<string, string>): Promise<Shop> {
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
+    cwd: root,
     env: { ...process.env, NODE_ENV: 'production', LOG_LEVEL: 'info', PORT: '0', SHUTDOWN_GRACE_MS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -195,7 +213,7 @@ async function eventLagMs(url: string): Promise<number> {
   return match ? Number(match[1]) * 1000 : NaN;
 }
 
-async function run(bus: Bus, variant: Variant, n: number): Promise<RunResult> {
+async function run(bus: Bus, variant: Variant, root: string, n: number): Promise<RunResult> {
   const database = `mmk_sagabench_${process.pid}_${n}`;
   const prefix = `mmk-sagabench-${process.pid}-${n}`;
   await withAdminClient(settings.baseUrl, (c) => c.query(`create database "${database}"`));
@@ -204,11 +222,10 @@ async function run(bus: Bus, variant: Variant, n: number): Promise<RunResult> {
   let shop: Shop | undefined;
   const client = new pg.Client({ connectionString: databaseUrl, application_name: 'bench:saga' });
   try {
-    shop = await startShop({
+    shop = await startShop(root, {
       DATABASE_URL: databaseUrl,
       EVENT_BUS: bus,
       ...(bus === 'bullmq' ? { REDIS_URL: settings.redisUrl, EVENT_QUEUE_PREFIX: prefix } : {}),
-      ...VARIANT_ENV[variant],
       ...(variant === 'kit' ? settings.serverEnv : {}),
     });
     const { url } = shop;
@@ -310,7 +327,7 @@ function report(r: RunResult): string[] {
   const acceptedPerS = r.accepted / r.seconds;
   const lags = [...r.lagMs].sort((a, b) => a - b);
   return [
-    `${r.variant} on the ${r.bus === 'memory' ? 'memory bus' : 'BullMQ'}, ${settings.inFlight} orders in flight for ${fmt(r.seconds, 1)} s:`,
+    `${r.variant === 'kit' ? 'kit (this tree)' : `baseline (${BASELINE_REF})`} on the ${r.bus === 'memory' ? 'memory bus' : 'BullMQ'}, ${settings.inFlight} orders in flight for ${fmt(r.seconds, 1)} s:`,
     `  accepted ${fmt(acceptedPerS)}/s (${fmt(r.accepted)}), refused ${fmt(r.refused / r.seconds)}/s (${fmt(r.refused)}, ${r.refusedWithoutRetryAfter} without Retry-After), errors ${r.errors}`,
     `  settled during the load ${fmt(r.settledDuringLoad / r.seconds)}/s (${fmt((100 * r.settledDuringLoad) / Math.max(1, r.accepted))} % of accepted); backlog when the load stopped ${fmt(r.backlogAtStop)} orders = ${fmt(r.backlogAtStop / Math.max(acceptedPerS, 1e-9), 1)} s of accepts, drained in ${fmt(r.drainSeconds, 1)} s`,
     `  202 → settled (${r.settleMs.length} sampled): p50 ${fmt(percentile(r.settleMs, 50))} ms, p99 ${fmt(percentile(r.settleMs, 99))} ms, max ${fmt(r.settleMs.at(-1) ?? NaN)} ms`,
@@ -322,13 +339,20 @@ function report(r: RunResult): string[] {
 async function main(): Promise<number> {
   console.log(`bench:saga: ${availableParallelism()} cores, Node ${process.version}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   const results: RunResult[] = [];
-  let n = 0;
-  for (const bus of settings.buses) {
-    for (const variant of settings.variants) {
-      const result = await run(bus, variant, n++);
-      results.push(result);
-      for (const line of report(result)) console.log(line);
+  const baseline = settings.variants.includes('baseline') ? checkOutBaseline() : undefined;
+  try {
+    let n = 0;
+    for (const bus of settings.buses) {
+      for (const variant of settings.variants) {
+        const root = variant === 'kit' ? ROOT : baseline?.root;
+        if (!root) continue;
+        const result = await run(bus, variant, root, n++);
+        results.push(result);
+        for (const line of report(result)) console.log(line);
+      }
     }
+  } finally {
+    baseline?.remove();
   }
   const missed: string[] = [];
   console.log('');
