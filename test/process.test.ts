@@ -37,6 +37,7 @@ describe('the process', () => {
     [{ DATABASE_URL: 'mysql://localhost/x' }, 'Invalid setting DATABASE_URL: expected a URL starting with postgres:// or postgresql:// (got "mysql://localhost/x")'],
     [{ EVENT_BUS: 'kafka' }, 'Invalid setting EVENT_BUS: expected "memory" or "bullmq" (got "kafka")'],
     [{ EVENT_BUS: 'bullmq', REDIS_URL: 'http://127.0.0.1:6379' }, 'Invalid setting REDIS_URL: expected a URL starting with redis:// or rediss:// (got "http://127.0.0.1:6379")'],
+    [{ ADMISSION_MAX_LAG_MS: '2s' }, 'Invalid setting ADMISSION_MAX_LAG_MS: expected an integer between 100 and 600000 (got "2s")'],
   ])('stops at start on a bad setting %o with one line naming it', async (env, line) => {
     const result = await runNode('src/main.ts', env);
     expect(result.code).toBe(1);

@@ -94,11 +94,6 @@ export class OutboxRelay {
     }
   }
 
-  /** Events of this relay whose first delivery failed and that are being retried now. */
-  get retrying(): number {
-    return this.#retrying.size;
-  }
-
   /** One round: claim, hand over, mark. Returns how many events were handed over. */
   async runOnce(): Promise<number> {
     const { db, transport, batchSize, leaseMs } = this.#options;
