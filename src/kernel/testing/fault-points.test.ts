@@ -5,12 +5,11 @@ import { ConfigError } from '../config/config.js';
 import { parseFaultPoints } from './fault-points.js';
 
 const run = promisify(execFile);
-const ROOT = new URL('../../..', import.meta.url).pathname;
 
 describe('test-only fault points', () => {
   it('refuses to load with NODE_ENV=production', async () => {
-    const result = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', "await import('./src/kernel/testing/fault-points.ts')"], {
-      cwd: ROOT,
+    const module = new URL('./fault-points.ts', import.meta.url).href;
+    const result = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', 'await import(process.argv[1])', module], {
       env: { ...process.env, NODE_ENV: 'production' },
     }).then(
       () => ({ code: 0, stderr: '' }),
