@@ -13,11 +13,13 @@ export { migrateModule, type MigrationResult } from './db/migrator.js';
 export { openDatabase } from './app/open-database.js';
 export {
   defineApi,
+  defineContract,
   defineEvent,
   consumes,
   eventKey,
   type ApiContract,
   type ApiOf,
+  type ModuleContract,
   type EventDefinition,
   type EventSubscription,
   type OperationDefinition,

@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp, jsonBinding, loadConfig, type App, type ApiBinding } from '../../src/kernel/index.js';
-import { SHOP_MODULES } from '../../src/app.js';
+import { SHOP_MODULES, SHOP_TOPOLOGY_FILE } from '../../src/app.js';
 import { appLedger, type EventLedger } from './event-ledger.js';
 import { createTestDatabase } from './postgres.js';
 import { ShopClient } from './shop-client.js';
@@ -28,7 +28,7 @@ const FAST_RETRY = { baseDelayMs: 10, maxDelayMs: 100 };
 
 async function boot(env: Record<string, string>, apiBindings: Record<string, ApiBinding>, cleanup: () => Promise<void>): Promise<RunningShop> {
   const config = loadConfig({ PORT: '0', LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', ...env });
-  const app = await createApp({ modules: SHOP_MODULES, config, apiBindings, retry: FAST_RETRY });
+  const app = await createApp({ modules: SHOP_MODULES, config, apiBindings, retry: FAST_RETRY, topologyFile: SHOP_TOPOLOGY_FILE });
   const { url } = await app.start();
   return {
     app,

@@ -1,9 +1,9 @@
-import type { ModuleDefinition } from '../module/define-module.js';
+import type { ModuleContract } from '../module/contract.js';
 
 const MODULE_NAME = /^[a-z][a-z0-9_]{0,30}$/;
 
 /** Fails start-up on a module list that cannot work, with one line saying why. */
-export function assertTopology(modules: readonly ModuleDefinition<any>[]): void {
+export function assertTopology(modules: readonly ModuleContract<any>[]): void {
   const names = new Set<string>();
   for (const module of modules) {
     if (!MODULE_NAME.test(module.name)) throw new Error(`module name "${module.name}" must be lower-case letters, digits and _`);

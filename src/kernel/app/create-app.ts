@@ -21,13 +21,31 @@ import { sendJson } from '../http/send-json.js';
 import { requestStateOf, responseRecorder } from '../http/request-context.js';
 import { createLogger } from '../logging/logger.js';
 import type { ApiBinding } from '../module/api-binding.js';
+import type { ModuleContract } from '../module/contract.js';
 import type { ModuleDefinition } from '../module/define-module.js';
+import { HEALTH_PROBE_HEADER, RemoteModule } from '../remote/remote-module.js';
+import { ServiceTokenIssuer } from '../remote/service-token.js';
+import { readTopologyFile, resolveTopology, type Topology } from '../topology/resolve-topology.js';
+import { frontHandler } from './front-handler.js';
 import { openDatabase } from './open-database.js';
-import { wireModules, type WiredModule } from './wire-modules.js';
+import { consumersOfSystem, wireModules, type WiredModule } from './wire-modules.js';
 
 export interface AppOptions {
-  /** The modules of this process, as listed by the composition root. */
+  /**
+   * The modules whose code this codebase holds, as listed by the composition
+   * root. Which of them run in this process is the topology's choice
+   * (`MODULES`, the topology file); the others are reached at their
+   * `SERVICE_URL_<MODULE>`.
+   */
   modules: readonly ModuleDefinition<any>[];
+  /**
+   * The committed topology file of the app (relative to `rootDir`), such as
+   * `topology.json`; `TOPOLOGY_FILE` overrides it. None: every module runs here
+   * unless `MODULES` says otherwise.
+   */
+  topologyFile?: string;
+  /** The contracts of the system's other modules, whose code lives elsewhere (an extracted service): always remote. */
+  contracts?: readonly ModuleContract<any>[];
   config: Config;
   logger?: Logger;
   /** Per-module API binding; `localBinding` when absent. */
@@ -55,6 +73,10 @@ export interface App {
    * without starting anything.
    */
   readonly consumers: readonly EventConsumer[];
+  /** Where every module of the system runs, seen from this process. */
+  readonly topology: Topology;
+  /** The modules that run elsewhere, with their breakers. */
+  readonly remotes: ReadonlyMap<string, RemoteModule>;
   /** Runs every module's migrations; results, not exceptions. */
   migrate(): Promise<MigrationResult[]>;
   /** Migrates, starts the relays and listens on `config.port` (0 picks a free port). */
@@ -80,12 +102,27 @@ export async function createApp(options: AppOptions): Promise<App> {
   const { config } = options;
   const logger = options.logger ?? createLogger(config.logLevel);
   const metrics = createMetrics();
+  const rootDir = options.rootDir ?? process.cwd();
+  const contracts: ModuleContract<any>[] = [...options.modules, ...(options.contracts ?? [])];
+  const topologyFile = readTopologyFile(rootDir, config.topologyFile, options.topologyFile);
+  const topology = resolveTopology({ contracts, implemented: new Set(options.modules.map((m) => m.name)), config, file: topologyFile.file, filePath: topologyFile.path });
+  const localModules = options.modules.filter((m) => topology.local.includes(m.name));
+  const remotes = new Map<string, RemoteModule>();
+  if (topology.remote.size > 0) {
+    const tokens = new ServiceTokenIssuer(config.serviceTokenSecret!);
+    for (const [name, url] of topology.remote) {
+      const contract = contracts.find((c) => c.name === name)!;
+      remotes.set(name, new RemoteModule({ contract, url, timeoutMs: config.remoteTimeoutMs, halfOpenAfterMs: config.remoteBreakerHalfOpenMs, tokens, metrics, logger }));
+    }
+  }
   const database = options.database ?? (await openDatabase(config, logger));
   const retry: RetryOptions = { ...DEFAULT_RETRY, maxAttempts: config.eventMaxAttempts, ...options.retry };
   // Test-only; the module is not even loaded unless MMK_FAULT_POINTS is set (never in production, see loadConfig).
   const faults = config.faultPoints ? (await import('../testing/fault-points.js')).parseFaultPoints(config.faultPoints) : undefined;
-  const { container, modules } = wireModules({
-    modules: options.modules,
+  const { container, modules, apis } = wireModules({
+    modules: localModules,
+    contracts,
+    remotes,
     database,
     logger,
     apiBindings: options.apiBindings ?? {},
@@ -94,7 +131,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     faults,
   });
   const consumers = modules.flatMap((m) => m.consumers);
-  const transport = await createTransport(config, retry, consumers, logger);
+  const transport = await createTransport(config, retry, consumersOfSystem(modules, contracts), logger);
   for (const consumer of consumers) transport.subscribe(consumer);
 
   const relays = modules.map((module) => {
@@ -115,9 +152,9 @@ export async function createApp(options: AppOptions): Promise<App> {
   const monitor = createLagMonitor(config, modules, consumers, transport, database, logger, metrics);
   const gate = new AdmissionGate(monitor, { maxLagMs: config.admissionMaxLagMs, enabled: config.admissionControl });
   const lifecycle = { stopping: false };
-  const http = buildHttp({ modules, database, transport, logger, metrics, lifecycle, gate, monitor });
+  const http = buildHttp({ modules, database, transport, logger, metrics, lifecycle, gate, monitor, remotes });
+  const handle = frontHandler({ http, remotes, apis, contracts, config, metrics, logger });
   let server: Server | undefined;
-  const rootDir = options.rootDir ?? process.cwd();
 
   const app: App = {
     container,
@@ -127,6 +164,8 @@ export async function createApp(options: AppOptions): Promise<App> {
     metrics,
     transport,
     consumers,
+    topology,
+    remotes,
     async migrate() {
       const results: MigrationResult[] = [];
       for (const { definition } of modules) {
@@ -141,13 +180,16 @@ export async function createApp(options: AppOptions): Promise<App> {
       await transport.start();
       if (config.eventRelay === 'on') relays.forEach((relay) => relay.start());
       monitor.start();
-      server = createServer(http);
+      server = createServer(handle);
       await new Promise<void>((ready, fail) => {
         server!.once('error', fail);
         server!.listen(config.port, ready);
       });
       const { port } = server.address() as AddressInfo;
-      logger.info({ port, database: database.kind, eventBus: transport.name, modules: modules.map((m) => m.definition.name) }, 'started');
+      logger.info(
+        { port, database: database.kind, eventBus: transport.name, modules: modules.map((m) => m.definition.name), remote: Object.fromEntries(topology.remote) },
+        'started',
+      );
       return { port, url: `http://127.0.0.1:${port}` };
     },
     get stopping() {
@@ -165,6 +207,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       await monitor.stop();
       await Promise.all(relays.map((relay) => relay.stop()));
       await transport.close();
+      await Promise.all([...remotes.values()].map((remote) => remote.close()));
       await database.close();
       logger.info('stopped');
     },
@@ -181,9 +224,10 @@ interface HttpParts {
   transport: EventTransport;
   logger: Logger;
   metrics: Metrics;
+  remotes: ReadonlyMap<string, RemoteModule>;
 }
 
-function buildHttp({ modules, database, transport, logger, metrics, lifecycle, gate, monitor }: HttpParts): Express {
+function buildHttp({ modules, database, transport, logger, metrics, lifecycle, gate, monitor, remotes }: HttpParts): Express {
   const http = express();
   http.disable('x-powered-by');
   http.set('etag', false);
@@ -203,20 +247,32 @@ function buildHttp({ modules, database, transport, logger, metrics, lifecycle, g
       recorder.record(req, res, healthMetric);
       return;
     }
+    // Asked by another process's probe: this process alone, so that services never probe each other in circles.
+    const shallow = req.headers[HEALTH_PROBE_HEADER] !== undefined;
     const report = await checkHealth(
       { database: () => database.ping(), eventBus: () => transport.ping() },
-      Object.fromEntries(
-        modules.map((m) => {
+      Object.fromEntries([
+        ...modules.map((m) => {
           const db = database.forModule(m.definition.name);
-          return [m.definition.name, { location: 'local' as const, probes: { database: () => db.query('select 1').then(() => undefined) } }];
+          return [m.definition.name, { location: 'local' as const, probes: { database: () => db.query('select 1').then(() => undefined) } }] as const;
         }),
-      ),
+        ...[...remotes].map(([name, remote]) => [name, { location: 'remote' as const, probes: shallow ? {} : { service: () => remote.probe() } }] as const),
+      ]),
       (probe, error) => logger.warn({ err: error, probe }, 'health probe failed'),
     );
+    const localDown = Object.values(report.services).includes('down') || Object.values(report.modules).some((m) => m.location === 'local' && m.status === 'down');
+    for (const [name, remote] of remotes) {
+      const entry = report.modules[name]!;
+      if (remote.breakerState !== 'closed') entry.status = 'down';
+      Object.assign(entry, { url: remote.url, breaker: remote.breakerState });
+    }
+    const remoteDown = [...remotes.keys()].some((name) => report.modules[name]!.status === 'down');
     // Shedding is not being down: the process serves, it only refuses new work for a while.
     const shedding = gate.shedding;
-    const body = { ...report, status: report.status === 'up' && shedding ? 'degraded' : report.status, admission: { shedding, lagMs: monitor.lagMs, maxLagMs: gate.maxLagMs } };
-    sendJson(res, report.status === 'up' ? 200 : 503, body);
+    // A module down elsewhere degrades this process but does not take it out of rotation: its other modules serve.
+    const status = localDown ? 'down' : remoteDown || shedding ? 'degraded' : 'up';
+    const body = { ...report, status, admission: { shedding, lagMs: monitor.lagMs, maxLagMs: gate.maxLagMs } };
+    sendJson(res, localDown ? 503 : 200, body);
     recorder.record(req, res, healthMetric);
   });
   http.get('/metrics', async (req, res) => {
@@ -248,7 +304,7 @@ function buildHttp({ modules, database, transport, logger, metrics, lifecycle, g
  * process on the memory bus does not carry their 7 MB of heap, which every
  * garbage collection would walk (docs/benchmarks.md).
  */
-async function createTransport(config: Config, retry: RetryOptions, consumers: EventConsumer[], logger: Logger): Promise<EventTransport> {
+async function createTransport(config: Config, retry: RetryOptions, consumers: ReadonlyArray<{ handlerId: string; eventKey: string }>, logger: Logger): Promise<EventTransport> {
   if (config.eventBus === 'memory') return new MemoryTransport(retry);
   const routes = new Map<string, string[]>();
   for (const consumer of consumers) routes.set(consumer.eventKey, [...(routes.get(consumer.eventKey) ?? []), consumer.handlerId]);

@@ -7,8 +7,10 @@ import type { EventConsumer } from '../events/envelope.js';
 import { createEventPublisher } from '../events/event-publisher.js';
 import type { RouteDefinition } from '../http/route.js';
 import { localBinding, type ApiBinding } from '../module/api-binding.js';
-import { eventKey, type ApiContract, type ApiOf } from '../module/contract.js';
+import { eventKey, type ApiContract, type ApiOf, type ModuleContract } from '../module/contract.js';
 import type { ModuleDefinition } from '../module/define-module.js';
+import { remoteBinding } from '../remote/remote-binding.js';
+import type { RemoteModule } from '../remote/remote-module.js';
 import type { FaultPoints } from '../testing/fault-points.js';
 import { assertTopology } from './assert-topology.js';
 
@@ -22,7 +24,12 @@ export interface WiredModule {
 }
 
 export interface WireOptions {
+  /** The modules this process runs. */
   modules: readonly ModuleDefinition<any>[];
+  /** Every module of the system (those that run elsewhere included). */
+  contracts: readonly ModuleContract<any>[];
+  /** The modules that run elsewhere, by name. */
+  remotes: ReadonlyMap<string, RemoteModule>;
   database: Database;
   logger: Logger;
   apiBindings: Record<string, ApiBinding>;
@@ -37,10 +44,11 @@ export interface WireOptions {
  * binding the topology chose (local by default), and builds its routes and
  * event consumers.
  */
-export function wireModules(options: WireOptions): { container: Container; modules: WiredModule[] } {
-  assertTopology(options.modules);
+export function wireModules(options: WireOptions): { container: Container; modules: WiredModule[]; apis: Map<string, { contract: ApiContract; implementation: any }> } {
+  assertTopology(options.contracts);
   const container = new Container();
   const wired: WiredModule[] = [];
+  const apis = new Map<string, { contract: ApiContract; implementation: any }>();
   for (const definition of options.modules) {
     const db = options.database.forModule(definition.name);
     const logger = options.logger.child({ module: definition.name });
@@ -55,6 +63,8 @@ export function wireModules(options: WireOptions): { container: Container; modul
         if (!definition.dependsOn.includes(contract.module)) {
           throw new Error(`module ${definition.name} uses the API of ${contract.module} but does not list it in dependsOn`);
         }
+        const remote = options.remotes.get(contract.module);
+        if (remote) return remoteBinding(contract, remote, definition.name);
         // Resolved on first call, so modules can be set up in any order.
         let resolved: ApiOf<C> | undefined;
         const lazy: Record<string, (input: unknown, context?: CallContext) => Promise<unknown>> = {};
@@ -71,7 +81,9 @@ export function wireModules(options: WireOptions): { container: Container; modul
       if (!parts.api) throw new Error(`module ${definition.name} declares an API but its setup returns no implementation`);
       const binding = options.apiBindings[definition.name] ?? localBinding;
       container.bind(definition.api.token).toConstantValue(binding(definition.api, parts.api));
+      apis.set(definition.name, { contract: definition.api, implementation: parts.api });
     }
+    assertConsumersDeclared(definition, parts.handlers ?? []);
     module.routes = parts.routes ?? [];
     module.consumers = (parts.handlers ?? []).map((handler) =>
       createEventConsumer({
@@ -87,17 +99,38 @@ export function wireModules(options: WireOptions): { container: Container; modul
     );
     wired.push(module);
   }
-  assertSubscriptionsPublished(wired);
-  return { container, modules: wired };
+  assertSubscriptionsPublished(wired, options.contracts);
+  return { container, modules: wired, apis };
 }
 
-function assertSubscriptionsPublished(modules: WiredModule[]): void {
-  const published = new Set(modules.flatMap((m) => m.definition.events.map(eventKey)));
-  for (const module of modules) {
-    for (const consumer of module.consumers) {
-      if (!published.has(consumer.eventKey)) {
-        throw new Error(`${consumer.handlerId} subscribes to ${consumer.eventKey}, which no module publishes`);
-      }
+/** A module that declares what it consumes must set up exactly those handlers: other processes route events by the declaration. */
+function assertConsumersDeclared(definition: ModuleDefinition<any>, handlers: readonly { name: string; event: { name: string; version: number } }[]): void {
+  if (definition.consumes === undefined) return;
+  const declared = new Map(Object.entries(definition.consumes).map(([handler, event]) => [handler, eventKey(event)]));
+  const built = new Map(handlers.map((h) => [h.name, eventKey(h.event)]));
+  for (const [handler, key] of built) {
+    if (declared.get(handler) !== key) {
+      throw new Error(`module ${definition.name}: handler ${handler} (${key}) is not declared in its contract's consumes${declared.has(handler) ? ` (declared: ${declared.get(handler)})` : ''}`);
     }
+  }
+  for (const [handler, key] of declared) {
+    if (!built.has(handler)) throw new Error(`module ${definition.name}: its contract declares handler ${handler} (${key}), but its setup returns no such handler`);
+  }
+}
+
+/** Every event a module of the system consumes, by handler id (`<module>.<handler>`); from the contracts, or from the wired handlers of a module that declares none. */
+export function consumersOfSystem(modules: readonly WiredModule[], contracts: readonly ModuleContract<any>[]): Array<{ handlerId: string; eventKey: string }> {
+  const wired = new Map(modules.map((m) => [m.definition.name, m]));
+  return contracts.flatMap((contract) => {
+    const local = wired.get(contract.name);
+    if (local && contract.consumes === undefined) return local.consumers.map((c) => ({ handlerId: c.handlerId, eventKey: c.eventKey }));
+    return Object.entries(contract.consumes ?? {}).map(([handler, event]) => ({ handlerId: `${contract.name}.${handler}`, eventKey: eventKey(event) }));
+  });
+}
+
+function assertSubscriptionsPublished(modules: WiredModule[], contracts: readonly ModuleContract<any>[]): void {
+  const published = new Set(contracts.flatMap((c) => c.events.map(eventKey)));
+  for (const consumer of consumersOfSystem(modules, contracts)) {
+    if (!published.has(consumer.eventKey)) throw new Error(`${consumer.handlerId} subscribes to ${consumer.eventKey}, which no module publishes`);
   }
 }

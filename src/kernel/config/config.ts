@@ -42,6 +42,11 @@ const schema = z.object({
   ADMISSION_CONTROL: z.enum(['on', 'off'], { error: 'expected "on" or "off"' }).default('on'),
   ADMISSION_MAX_LAG_MS: integer(100, 600_000).default(2_000),
   ADMISSION_SAMPLE_MS: integer(20, 10_000).default(200),
+  MODULES: z.string().regex(/^(none|[a-z][a-z0-9_]*(,[a-z][a-z0-9_]*)*)$/, 'expected "none" or module names separated by commas, such as "catalog,orders"').optional(),
+  SERVICE_TOKEN_SECRET: z.string().min(32, 'expected at least 32 characters (use a random string, the same in every process)').optional(),
+  REMOTE_TIMEOUT_MS: integer(10, 600_000).default(2_000),
+  REMOTE_BREAKER_HALF_OPEN_MS: integer(100, 600_000).default(5_000),
+  TOPOLOGY_FILE: z.string().min(1).optional(),
   MMK_FAULT_POINTS: z.string().optional(),
   NODE_ENV: z.string().optional(),
 });
@@ -103,6 +108,21 @@ export interface Config {
   admissionMaxLagMs: number;
   /** How often the lag is measured. */
   admissionSampleMs: number;
+  /**
+   * The modules this process runs (`MODULES`): undefined means the topology
+   * file's choice (every module by default); an empty list is a pure gateway.
+   */
+  modules: string[] | undefined;
+  /** `SERVICE_URL_<MODULE>`: where a module that does not run here is served, by module name. */
+  serviceUrls: Record<string, string>;
+  /** Signs and checks the tokens of calls between services; required as soon as a module runs elsewhere. */
+  serviceTokenSecret: string | undefined;
+  /** Time limit of one remote API call and of one proxied request. */
+  remoteTimeoutMs: number;
+  /** How long a remote module's open circuit breaker waits before it lets one trial call through. */
+  remoteBreakerHalfOpenMs: number;
+  /** The topology file to read instead of the app's own (`createApp({ topologyFile })`). */
+  topologyFile: string | undefined;
   /** Test-only fault points (`MMK_FAULT_POINTS`, see src/kernel/testing/fault-points.ts); refused in production. */
   faultPoints: string | undefined;
 }
@@ -127,6 +147,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError(`Invalid setting ${name}: ${issue.message} (got ${JSON.stringify(present[name])})`);
   }
   const s = parsed.data;
+  const serviceUrls: Record<string, string> = {};
+  for (const [name, value] of Object.entries(present)) {
+    if (!name.startsWith('SERVICE_URL_')) continue;
+    const module = name.slice('SERVICE_URL_'.length);
+    if (!/^[A-Z][A-Z0-9_]*$/.test(module)) throw new ConfigError(`Invalid setting ${name}: expected SERVICE_URL_ followed by a module name in capitals, such as SERVICE_URL_PAYMENTS`);
+    if (!isServiceUrl(value!)) {
+      throw new ConfigError(`Invalid setting ${name}: expected an http:// or https:// base URL without query or fragment, such as http://127.0.0.1:4002 (got ${JSON.stringify(value)})`);
+    }
+    serviceUrls[module.toLowerCase()] = value!.replace(/\/+$/, '');
+  }
   if (s.MMK_FAULT_POINTS !== undefined && s.NODE_ENV === 'production') {
     throw new ConfigError('Invalid setting MMK_FAULT_POINTS: test-only fault points are refused when NODE_ENV=production (unset MMK_FAULT_POINTS)');
   }
@@ -152,6 +182,22 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     admissionControl: s.ADMISSION_CONTROL === 'on',
     admissionMaxLagMs: s.ADMISSION_MAX_LAG_MS,
     admissionSampleMs: s.ADMISSION_SAMPLE_MS,
+    modules: s.MODULES === undefined ? undefined : s.MODULES === 'none' ? [] : s.MODULES.split(','),
+    serviceUrls,
+    serviceTokenSecret: s.SERVICE_TOKEN_SECRET,
+    remoteTimeoutMs: s.REMOTE_TIMEOUT_MS,
+    remoteBreakerHalfOpenMs: s.REMOTE_BREAKER_HALF_OPEN_MS,
+    topologyFile: s.TOPOLOGY_FILE,
     faultPoints: s.MMK_FAULT_POINTS,
   };
+}
+
+/** An http(s) base URL without query, fragment or credentials (`SERVICE_URL_<MODULE>`). */
+export function isServiceUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.search === '' && url.hash === '' && url.username === '' && !value.includes('#');
+  } catch {
+    return false;
+  }
 }

@@ -5,8 +5,14 @@
 export const ERROR_KINDS = {
   /** 400: the input does not match the schema. */
   BAD_REQUEST: 400,
+  /** 401: a call between services without a valid service token. */
+  UNAUTHENTICATED: 401,
+  /** 403: a calling module that does not declare a dependency on the called one. */
+  FORBIDDEN: 403,
   /** 404: the addressed resource does not exist. */
   NOT_FOUND: 404,
+  /** 405: the path exists, the method does not (the `Allow` header lists the one that does). */
+  METHOD_NOT_ALLOWED: 405,
   /** 409: the request conflicts with existing state (duplicate key, already exists). */
   CONFLICT: 409,
   /** 413: the request body is larger than the limit. */
@@ -21,6 +27,8 @@ export const ERROR_KINDS = {
   UNAVAILABLE: 503,
   /** 504: a dependency did not answer in time. */
   TIMEOUT: 504,
+  /** 508: a request proxied by one gateway would be proxied again (two processes send a module's routes to each other). */
+  LOOP_DETECTED: 508,
   /** 500: a bug or an unexpected failure; details are logged, never sent. */
   INTERNAL: 500,
 } as const;

@@ -32,6 +32,10 @@ export interface Metrics {
   readonly eventLag: Gauge;
   /** Requests refused by admission control, per route. */
   readonly requestsShed: Counter<'route'>;
+  /** Calls to remote modules (API operations, and `proxy` for the facade) by outcome, with their duration. */
+  readonly remoteCalls: Histogram<'module' | 'operation' | 'outcome'>;
+  /** State of each remote module's circuit breaker: 0 closed, 1 open, 2 half-open. */
+  readonly remoteBreaker: Gauge<'module'>;
 }
 
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -135,6 +139,14 @@ export function createMetrics(): Metrics {
     outboxLag: new Gauge({ name: 'outbox_lag_seconds', help: 'Age of the oldest event waiting to be relayed, per module', labelNames: ['module'] as const, registers: [registry] }),
     handlerLag: new Gauge({ name: 'event_handler_lag_seconds', help: 'Age of the oldest event waiting for each handler', labelNames: ['handler'] as const, registers: [registry] }),
     eventLag: new Gauge({ name: 'event_lag_seconds', help: 'The worst lag of the event flow, which admission control acts on', registers: [registry] }),
+    remoteCalls: new Histogram({
+      name: 'remote_call_duration_seconds',
+      help: 'Calls to modules in other processes by module, operation (proxy: the gateway facade) and outcome',
+      labelNames: ['module', 'operation', 'outcome'] as const,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    remoteBreaker: new Gauge({ name: 'remote_breaker_state', help: 'Circuit breaker of each remote module: 0 closed, 1 open, 2 half-open', labelNames: ['module'] as const, registers: [registry] }),
     requestsShed: new Counter({ name: 'http_requests_shed_total', help: 'Requests refused with 429 by admission control, per route', labelNames: ['route'] as const, registers: [registry] }),
   };
 }

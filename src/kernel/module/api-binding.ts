@@ -8,7 +8,8 @@ import type { ApiContract, ApiOf } from './contract.js';
  */
 export type ApiBinding = <C extends ApiContract>(contract: C, implementation: ApiOf<C>) => ApiOf<C>;
 
-function bindEach<C extends ApiContract>(
+/** One function per operation of the contract, each a named function that forwards to `call`. */
+export function bindEach<C extends ApiContract>(
   contract: C,
   call: (name: string, input: unknown, context: CallContext | undefined) => Promise<unknown>,
 ): ApiOf<C> {

@@ -25,6 +25,13 @@ export type PayloadOf<E extends { schema: z.ZodType }> = z.output<E['schema']>;
 export interface OperationDefinition<I extends z.ZodType = z.ZodType, O extends z.ZodType = z.ZodType> {
   readonly input: I;
   readonly output: O;
+  /**
+   * True when calling it twice has the effect of calling it once (a read, or a
+   * write keyed by the caller). Only such operations are retried when a remote
+   * call fails before an answer arrives; the others fail at once, since the
+   * first attempt may have done its work.
+   */
+  readonly idempotent?: boolean;
 }
 
 export type Operations = Record<string, OperationDefinition>;
@@ -82,4 +89,38 @@ export function consumes<S extends z.ZodType>(name: string, version: number, sch
 /** The key of an event on a transport: `orders.OrderPlaced@1`. */
 export function eventKey(event: { name: string; version: number }): string {
   return `${event.name}@${event.version}`;
+}
+
+/**
+ * The contract half of a module: everything another process needs to know
+ * about it without its code (ADR 0010). Callers compile against its API,
+ * publishers route events to its consumers by it, the gateway proxies its
+ * routes and the internal endpoint authorizes callers by its `dependsOn`.
+ * Extraction moves a module's implementation and leaves this behind.
+ *
+ * @example
+ * export const shippingContract = defineContract({
+ *   name: 'shipping', events: [], dependsOn: [],
+ *   consumes: { 'create-shipment': consumes('orders.OrderConfirmed', 1, z.object({ orderId: z.uuid() })) },
+ * });
+ */
+export interface ModuleContract<C extends ApiContract | undefined = ApiContract | undefined> {
+  /** Lower-case name: the schema, the route prefix `/api/<name>` and the event namespace. */
+  readonly name: string;
+  /** The module's synchronous API, if it offers one. */
+  readonly api?: C;
+  /** The events it publishes. */
+  readonly events: readonly EventDefinition[];
+  /**
+   * The events it consumes, by handler name. Every process routes these
+   * events to this module's handlers, also when the module runs elsewhere;
+   * a module without it cannot run in another process.
+   */
+  readonly consumes?: Readonly<Record<string, EventSubscription>>;
+  /** Modules whose API this module may call: also who may call whom between services. */
+  readonly dependsOn: readonly string[];
+}
+
+export function defineContract<C extends ApiContract | undefined = undefined>(contract: ModuleContract<C>): ModuleContract<C> {
+  return contract;
 }

@@ -3,7 +3,7 @@ import type { ModuleDb } from '../db/module-db.js';
 import type { EventHandlerDefinition } from '../events/event-consumer.js';
 import type { EventPublisher } from '../events/event-publisher.js';
 import type { RouteDefinition } from '../http/route.js';
-import type { ApiContract, ApiOf, EventDefinition } from './contract.js';
+import type { ApiContract, ApiOf, EventDefinition, EventSubscription } from './contract.js';
 
 /** What the kernel hands a module when it sets it up. */
 export interface ModuleContext {
@@ -40,6 +40,13 @@ export interface ModuleDefinition<C extends ApiContract | undefined = ApiContrac
   /** Modules whose API this module may call. */
   readonly dependsOn: readonly string[];
   /**
+   * The events it consumes, by handler name (see `defineContract`). When
+   * given, the handlers its setup returns must match it exactly. A module
+   * that runs in another process must declare it, so that this process can
+   * route events to it.
+   */
+  readonly consumes?: Readonly<Record<string, EventSubscription>>;
+  /**
    * Folder of its migrations; `migrations/<name>` by default. `false` for a
    * module without tables of its own (it still gets the kernel's outbox,
    * inbox and dead letters); a folder that does not exist is an error.
@@ -49,9 +56,11 @@ export interface ModuleDefinition<C extends ApiContract | undefined = ApiContrac
 }
 
 /**
- * Declares a module.
+ * Declares a module: its contract (see `defineContract`) and its setup.
  *
  * @example
+ * export const shippingModule = defineModule({ ...shippingContract, setup: (ctx) => ({ routes: shippingRoutes(ctx.db), handlers: [createShipment] }) });
+ *
  * export const shippingModule = defineModule({
  *   name: 'shipping', events: [], dependsOn: [],
  *   setup: (ctx) => ({ routes: shippingRoutes(ctx.db), handlers: [createShipment(ctx.db)] }),

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { defineEvent } from '../../kernel/index.js';
+import { consumes, defineContract, defineEvent } from '../../kernel/index.js';
+import manifest from './module.json' with { type: 'json' };
 
 const Line = z.object({ productId: z.uuid(), quantity: z.number().int() });
 
@@ -34,3 +35,20 @@ export const Order = z.object({
   items: z.array(z.object({ productId: z.uuid(), quantity: z.number().int(), unitPriceCents: z.number().int() })),
 });
 export type Order = z.infer<typeof Order>;
+
+// Orders' reading of the events that settle an order.
+export const StockReservationFailedForOrders = consumes('catalog.StockReservationFailed', 1, z.object({ orderId: z.uuid() }));
+export const PaymentCapturedForOrders = consumes('payments.PaymentCaptured', 1, z.object({ orderId: z.uuid() }));
+export const PaymentDeclinedForOrders = consumes('payments.PaymentDeclined', 1, z.object({ orderId: z.uuid() }));
+
+/** What every process knows of orders, wherever it runs (ADR 0010). */
+export const ordersContract = defineContract({
+  name: 'orders',
+  events: [OrderPlaced, OrderConfirmed, OrderCancelled],
+  consumes: {
+    'confirm-order': PaymentCapturedForOrders,
+    'cancel-out-of-stock': StockReservationFailedForOrders,
+    'cancel-payment-declined': PaymentDeclinedForOrders,
+  },
+  dependsOn: manifest.dependsOn,
+});

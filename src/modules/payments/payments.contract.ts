@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { defineEvent } from '../../kernel/index.js';
+import { consumes, defineContract, defineEvent } from '../../kernel/index.js';
+import manifest from './module.json' with { type: 'json' };
 
 export const Wallet = z.object({ customerId: z.string(), balanceCents: z.number().int() });
 export type Wallet = z.infer<typeof Wallet>;
@@ -17,3 +18,18 @@ export const PaymentDeclined = defineEvent(
   1,
   z.object({ orderId: z.uuid(), customerId: z.string(), reason: z.enum(['no_wallet', 'insufficient_funds']) }),
 );
+
+// Payments' reading of the event that asks it to take the money.
+export const StockReservedForPayments = consumes(
+  'catalog.StockReserved',
+  1,
+  z.object({ orderId: z.uuid(), customerId: z.string(), totalCents: z.number().int().min(0) }),
+);
+
+/** What every process knows of payments, wherever it runs (ADR 0010). */
+export const paymentsContract = defineContract({
+  name: 'payments',
+  events: [PaymentCaptured, PaymentDeclined],
+  consumes: { 'capture-payment': StockReservedForPayments },
+  dependsOn: manifest.dependsOn,
+});

@@ -1,15 +1,13 @@
 import { defineModule } from '../../kernel/index.js';
-import manifest from './module.json' with { type: 'json' };
+import { shippingContract } from './shipping.contract.js';
 import { createShipment } from './internal/create-shipment.handler.js';
 import { shippingRoutes } from './internal/shipping.routes.js';
 
-export { Shipment } from './shipping.contract.js';
+export { shippingContract, Shipment } from './shipping.contract.js';
 
 /** Shipping: one shipment for every confirmed order. */
 export const shippingModule = defineModule({
-  name: 'shipping',
-  events: [],
-  dependsOn: manifest.dependsOn,
+  ...shippingContract,
   setup(ctx) {
     return { routes: shippingRoutes(ctx.db), handlers: [createShipment] };
   },

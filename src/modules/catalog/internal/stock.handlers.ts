@@ -1,19 +1,5 @@
-import { z } from 'zod';
-import { consumes, onBatch, type Knex } from '../../../kernel/index.js';
-import { StockReservationFailed, StockReserved } from '../catalog.contract.js';
-
-// Catalog's reading of the orders events it reacts to (only the fields it needs).
-const OrderPlaced = consumes(
-  'orders.OrderPlaced',
-  1,
-  z.object({
-    orderId: z.uuid(),
-    customerId: z.string(),
-    totalCents: z.number().int(),
-    items: z.array(z.object({ productId: z.uuid(), quantity: z.number().int().positive() })),
-  }),
-);
-const OrderCancelled = consumes('orders.OrderCancelled', 1, z.object({ orderId: z.uuid() }));
+import { onBatch, type Knex } from '../../../kernel/index.js';
+import { OrderCancelledForCatalog, OrderPlacedForCatalog, StockReservationFailed, StockReserved } from '../catalog.contract.js';
 
 /**
  * Locks the products in one statement, in id order: every transaction that
@@ -39,7 +25,7 @@ async function writeStock(trx: Knex, stock: ReadonlyMap<string, number>): Promis
  * reserved in arrival order against stock locked once for the batch; the
  * changes go back in one update and one insert.
  */
-export const reserveStock = onBatch(OrderPlaced, 'reserve-stock', async (orders, { trx }) => {
+export const reserveStock = onBatch(OrderPlacedForCatalog, 'reserve-stock', async (orders, { trx }) => {
   const stock = await lockStock(trx, orders.flatMap((o) => o.payload.items.map((i) => i.productId)));
   const changed = new Map<string, number>();
   const reservations: Array<{ order_id: string; product_id: string; quantity: number }> = [];
@@ -65,7 +51,7 @@ export const reserveStock = onBatch(OrderPlaced, 'reserve-stock', async (orders,
 });
 
 /** Gives back the units held for cancelled orders (none if nothing was held). */
-export const releaseStock = onBatch(OrderCancelled, 'release-stock', async (orders, { trx }) => {
+export const releaseStock = onBatch(OrderCancelledForCatalog, 'release-stock', async (orders, { trx }) => {
   const released: Array<{ product_id: string; quantity: number }> = await trx('reservations')
     .whereIn('order_id', orders.map((o) => o.payload.orderId))
     .andWhere({ status: 'reserved' })

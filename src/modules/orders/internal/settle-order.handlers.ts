@@ -1,11 +1,7 @@
 import { z } from 'zod';
-import { consumes, onBatch, type BatchItem, type Knex } from '../../../kernel/index.js';
-import { OrderCancelled, OrderConfirmed } from '../orders.contract.js';
+import { onBatch, type BatchItem, type Knex } from '../../../kernel/index.js';
+import { OrderCancelled, OrderConfirmed, PaymentCapturedForOrders, PaymentDeclinedForOrders, StockReservationFailedForOrders } from '../orders.contract.js';
 import { settle } from './order-repository.js';
-
-const StockReservationFailed = consumes('catalog.StockReservationFailed', 1, z.object({ orderId: z.uuid() }));
-const PaymentCaptured = consumes('payments.PaymentCaptured', 1, z.object({ orderId: z.uuid() }));
-const PaymentDeclined = consumes('payments.PaymentDeclined', 1, z.object({ orderId: z.uuid() }));
 
 /** Cancels the batch's orders that are still pending, in one statement, and announces each. */
 async function cancel(items: Array<BatchItem<z.ZodObject<{ orderId: z.ZodUUID }>>>, reason: 'out_of_stock' | 'payment_declined', trx: Knex): Promise<void> {
@@ -15,7 +11,7 @@ async function cancel(items: Array<BatchItem<z.ZodObject<{ orderId: z.ZodUUID }>
 
 export const settleOrderHandlers = [
   // Each batch settles its orders in one update and reads their lines in one select.
-  onBatch(PaymentCaptured, 'confirm-order', async (items, { trx }) => {
+  onBatch(PaymentCapturedForOrders, 'confirm-order', async (items, { trx }) => {
     const confirmed = new Set(await settle(trx, items.map((i) => i.payload.orderId), 'confirmed'));
     if (confirmed.size === 0) return;
     const orders = new Map<string, { customerId: string; totalCents: number; items: Array<{ productId: string; quantity: number }> }>();
@@ -34,6 +30,6 @@ export const settleOrderHandlers = [
       if (order) await publish(OrderConfirmed, { orderId: payload.orderId, ...order });
     }
   }),
-  onBatch(StockReservationFailed, 'cancel-out-of-stock', (items, { trx }) => cancel(items, 'out_of_stock', trx)),
-  onBatch(PaymentDeclined, 'cancel-payment-declined', (items, { trx }) => cancel(items, 'payment_declined', trx)),
+  onBatch(StockReservationFailedForOrders, 'cancel-out-of-stock', (items, { trx }) => cancel(items, 'out_of_stock', trx)),
+  onBatch(PaymentDeclinedForOrders, 'cancel-payment-declined', (items, { trx }) => cancel(items, 'payment_declined', trx)),
 ];

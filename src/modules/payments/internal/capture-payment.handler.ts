@@ -1,12 +1,5 @@
-import { z } from 'zod';
-import { consumes, onBatch } from '../../../kernel/index.js';
-import { PaymentCaptured, PaymentDeclined } from '../payments.contract.js';
-
-const StockReserved = consumes(
-  'catalog.StockReserved',
-  1,
-  z.object({ orderId: z.uuid(), customerId: z.string(), totalCents: z.number().int().min(0) }),
-);
+import { onBatch } from '../../../kernel/index.js';
+import { PaymentCaptured, PaymentDeclined, StockReservedForPayments } from '../payments.contract.js';
 
 /**
  * Debits each order's total once its stock is held. A batch locks its
@@ -14,7 +7,7 @@ const StockReserved = consumes(
  * batches wait instead of deadlocking), settles the payments in arrival
  * order against those balances, and writes back one update and one insert.
  */
-export const capturePayment = onBatch(StockReserved, 'capture-payment', async (reservations, { trx }) => {
+export const capturePayment = onBatch(StockReservedForPayments, 'capture-payment', async (reservations, { trx }) => {
   const customers = [...new Set(reservations.map((r) => r.payload.customerId))].sort();
   const rows: Array<{ customer_id: string; balance_cents: string | number }> = await trx('wallets')
     .select('customer_id', 'balance_cents')

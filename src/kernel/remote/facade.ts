@@ -1,0 +1,132 @@
+import { Agent, type IncomingMessage, type ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { BrokenCircuitError } from 'cockatiel';
+import { createProxyMiddleware } from 'http-proxy-middleware';
+import type { Logger } from 'pino';
+import { AppError } from '../errors/app-error.js';
+import type { Metrics } from '../health/metrics.js';
+import { newRequestId } from '../http/request-context.js';
+import { sendJson } from '../http/send-json.js';
+import { RemoteFailure, type RemoteModule } from './remote-module.js';
+
+/** Marks a request a facade has proxied; a second facade refuses it (508) instead of sending it round in a loop. */
+export const FACADE_HEADER = 'x-mmk-proxied-by';
+
+const ACCEPTED_ID = /^[\w.:-]{1,128}$/;
+
+/** Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1). */
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'upgrade'];
+
+/** Removes the hop-by-hop headers, and those the `connection` header names, from a header object. */
+function dropHopByHop(headers: Record<string, unknown>): void {
+  const named = typeof headers.connection === 'string' ? headers.connection.split(',').map((h) => h.trim().toLowerCase()) : [];
+  for (const name of [...HOP_BY_HOP, ...named]) if (name !== '') delete headers[name];
+}
+
+interface Pending {
+  settle: (error?: Error) => void;
+  answered: boolean;
+  timedOut: boolean;
+}
+
+const PENDING = Symbol('mmk.facade');
+
+/**
+ * The strangler facade of one remote module: its public routes
+ * (`/api/<module>/...`) proxied to its service by http-proxy-middleware, the
+ * body streamed both ways, status, headers and `x-request-id` kept (one is
+ * made when the client sent none). Hop-by-hop headers are dropped. No
+ * connection, no answer within REMOTE_TIMEOUT_MS, or an open breaker give
+ * `503 {error: {code: "<MODULE>.UNAVAILABLE"}}`; the facade shares the
+ * module's breaker with its API client.
+ *
+ * @example
+ * const proxy = createFacade({ remote, processId, metrics, logger });
+ * server.on('request', (req, res) => isRouteOf(req, 'payments') ? proxy(req, res) : http(req, res));
+ */
+export function createFacade(options: { remote: RemoteModule; processId: string; metrics: Metrics; logger: Logger }): (req: IncomingMessage, res: ServerResponse) => void {
+  const { remote, processId, metrics, logger } = options;
+  const agent = new Agent({ keepAlive: true, maxSockets: 128, keepAliveMsecs: 10_000 });
+  const pendingOf = (req: IncomingMessage) => (req as unknown as Record<symbol, Pending | undefined>)[PENDING];
+  const proxy = createProxyMiddleware<IncomingMessage, ServerResponse>({
+    target: remote.url,
+    agent,
+    xfwd: true,
+    proxyTimeout: remote.timeoutMs,
+    on: {
+      proxyReq(proxyReq, req) {
+        proxyReq.once('timeout', () => {
+          const pending = pendingOf(req);
+          if (pending) pending.timedOut = true;
+        });
+      },
+      proxyRes(proxyRes, req) {
+        dropHopByHop(proxyRes.headers);
+        const pending = pendingOf(req);
+        if (!pending) return;
+        pending.answered = true;
+        // A 5xx of the service counts against its breaker; the answer still goes to the client as it is.
+        pending.settle(proxyRes.statusCode !== undefined && proxyRes.statusCode >= 500 ? new RemoteFailure(proxyRes.statusCode, '') : undefined);
+      },
+      error(error, req, res) {
+        const pending = pendingOf(req as IncomingMessage);
+        // A client that went away is not a failure of the service.
+        const clientGone = (res as ServerResponse).destroyed || (req as IncomingMessage).socket.destroyed;
+        if (pending) pending.settle(clientGone && !pending.timedOut ? undefined : error);
+      },
+    },
+  });
+
+  function fail(req: IncomingMessage, res: ServerResponse, error: AppError): void {
+    if (res.headersSent) {
+      // The answer had started: cut it so the client sees it incomplete rather than a silent truncation.
+      res.destroy();
+      return;
+    }
+    if (!res.hasHeader('x-request-id')) res.setHeader('x-request-id', String(req.headers['x-request-id']));
+    sendJson(res, error.status, error.toBody());
+  }
+
+  return function facade(req, res) {
+    const started = performance.now();
+    const given = req.headers['x-request-id'];
+    if (typeof given !== 'string' || !ACCEPTED_ID.test(given)) req.headers['x-request-id'] = newRequestId();
+    if (req.headers[FACADE_HEADER] !== undefined) {
+      fail(req, res, new AppError('LOOP_DETECTED', 'KERNEL.PROXY_LOOP', `a request for module ${remote.name} was proxied twice: check that SERVICE_URL_${remote.name.toUpperCase()} points at the process that runs it`));
+      return;
+    }
+    dropHopByHop(req.headers);
+    req.headers[FACADE_HEADER] = processId;
+    let outcome = 'ok';
+    const pending: Pending = { settle: () => undefined, answered: false, timedOut: false };
+    remote.breaker
+      .execute(
+        () =>
+          new Promise<void>((resolve, reject) => {
+            pending.settle = (error) => (error ? reject(error) : resolve());
+            (req as unknown as Record<symbol, Pending>)[PENDING] = pending;
+            // Whatever happens (a client that hangs up mid-answer included), the breaker hears an outcome.
+            res.once('close', () => pending.settle());
+            proxy(req, res, (error?: unknown) => reject(error instanceof Error ? error : new Error('proxy did not take the request')));
+          }),
+      )
+      .catch((error: unknown) => {
+        if (pending.answered) {
+          outcome = 'failed';
+          return;
+        }
+        if (error instanceof BrokenCircuitError) {
+          outcome = 'open';
+          fail(req, res, remote.unavailable('its circuit breaker is open after repeated failures'));
+        } else if (pending.timedOut) {
+          outcome = 'timeout';
+          fail(req, res, remote.unavailable(`no answer within ${remote.timeoutMs} ms (REMOTE_TIMEOUT_MS)`));
+        } else {
+          outcome = 'unavailable';
+          logger.warn({ err: error, module: remote.name, url: req.url }, 'proxying to a remote module failed');
+          fail(req, res, remote.unavailable((error as Error).message ?? 'the connection failed'));
+        }
+      })
+      .finally(() => metrics.remoteCalls.observe({ module: remote.name, operation: 'proxy', outcome }, (performance.now() - started) / 1000));
+  };
+}
