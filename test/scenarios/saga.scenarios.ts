@@ -1,16 +1,16 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { expectLedgerSettled } from '../support/event-ledger.js';
 import { expectInvariants } from '../support/invariants.js';
-import type { RunningShop, Topology } from '../support/topologies.js';
+import type { RunningSystem, Topology } from '../support/topologies.js';
 
 /**
  * The order saga end to end over HTTP, written once and run against every
  * topology (DESIGN.md section 7). `more` registers a topology's own tests in
  * the same suite, against the same running shop.
  */
-export function sagaScenarios(topology: Topology, more?: (running: () => RunningShop) => void): void {
+export function sagaScenarios<R extends RunningSystem>(topology: Topology<R>, more?: (running: () => R) => void): void {
   describe(`order saga on ${topology.name}`, () => {
-    let running: RunningShop;
+    let running: R;
     beforeAll(async () => {
       running = await topology.start();
     });
@@ -118,6 +118,85 @@ export function sagaScenarios(topology: Topology, more?: (running: () => Running
       expect(Object.fromEntries(after.published)).toEqual(Object.fromEntries(before.published));
       expect((await shop.getProduct(known.id)).stock).toBe(5);
       expect((await shop.getWallet(wallet.customerId)).balanceCents).toBe(1_000);
+    });
+
+    it('sells 10 units exactly once to 200 concurrent orders', async () => {
+      const { shop } = running;
+      const product = await shop.createProduct(10, 100);
+      const wallets = await Promise.all(Array.from({ length: 20 }, () => shop.createWallet(100_000)));
+      const placed = await Promise.all(
+        Array.from({ length: 200 }, (_, i) => shop.placeOrder(wallets[i % wallets.length]!.customerId, [{ productId: product.id, quantity: 1 }])),
+      );
+      expect(placed.map((p) => p.status)).toEqual(Array.from({ length: 200 }, () => 202));
+      const orderIds = placed.map((p) => p.body.id as string);
+      await expectInvariants(
+        shop,
+        {
+          products: [{ id: product.id, initialStock: 10 }],
+          wallets: wallets.map((w) => ({ customerId: w.customerId, initialBalance: w.balanceCents })),
+          orderIds,
+        },
+        { ledger: running.ledger, timeoutMs: 60_000 },
+      );
+      const orders = await shop.waitSettled(orderIds);
+      expect(orders.filter((o) => o.status === 'confirmed')).toHaveLength(10);
+      expect(orders.filter((o) => o.status === 'cancelled' && o.cancelReason === 'out_of_stock')).toHaveLength(190);
+      expect((await shop.getProduct(product.id)).stock).toBe(0);
+    }, 120_000);
+
+    it("answers bad input to every module's routes with a 4xx error JSON and stores nothing", async () => {
+      const { shop } = running;
+      const cases: Array<[string, string, unknown, number, string]> = [
+        ['POST', '/api/catalog/products', { sku: 'x', name: 'y', priceCents: -1, stock: 1 }, 400, 'HTTP.INVALID_INPUT'],
+        ['POST', '/api/catalog/products', '{"sku":', 400, 'HTTP.MALFORMED_JSON'],
+        ['GET', '/api/catalog/products/not-a-uuid', undefined, 400, 'HTTP.INVALID_INPUT'],
+        ['POST', '/api/payments/wallets', { customerId: 'ok', balanceCents: 'much' }, 400, 'HTTP.INVALID_INPUT'],
+        ['POST', '/api/payments/wallets', '[1,', 400, 'HTTP.MALFORMED_JSON'],
+        ['GET', '/api/payments/wallets/nobody-has-this-wallet', undefined, 404, 'PAYMENTS.WALLET_NOT_FOUND'],
+        ['POST', '/api/orders', { customerId: 'c', items: [] }, 400, 'HTTP.INVALID_INPUT'],
+        ['GET', '/api/orders/00000000-0000-4000-8000-000000000000', undefined, 404, 'ORDERS.NOT_FOUND'],
+        ['GET', '/api/shipping/shipments?orderId=nope', undefined, 400, 'HTTP.INVALID_INPUT'],
+      ];
+      const before = await expectLedgerSettled(running.ledger);
+      for (const [method, path, body, status, code] of cases) {
+        const res = await shop.request(method, path, body);
+        expect({ method, path, status: res.status, code: res.body?.error?.code }).toEqual({ method, path, status, code });
+      }
+      const after = await expectLedgerSettled(running.ledger);
+      expect(Object.fromEntries(after.published)).toEqual(Object.fromEntries(before.published));
+    });
+
+    it('relays every event again with no effect', async () => {
+      const { shop } = running;
+      const product = await shop.createProduct(3, 400);
+      const rich = await shop.createWallet(10_000);
+      const poor = await shop.createWallet(100);
+      const placed = await Promise.all([
+        shop.placeOrder(rich.customerId, [{ productId: product.id, quantity: 2 }]),
+        shop.placeOrder(poor.customerId, [{ productId: product.id, quantity: 1 }]),
+        shop.placeOrder(rich.customerId, [{ productId: product.id, quantity: 5 }]),
+      ]);
+      const orderIds = placed.map((p) => p.body.id as string);
+      const input = {
+        products: [{ id: product.id, initialStock: 3 }],
+        wallets: [rich, poor].map((w) => ({ customerId: w.customerId, initialBalance: w.balanceCents })),
+        orderIds,
+      };
+      await expectInvariants(shop, input, { ledger: running.ledger });
+      const state = async () => ({
+        orders: await shop.waitSettled(orderIds),
+        stock: (await shop.getProduct(product.id)).stock,
+        balances: [(await shop.getWallet(rich.customerId)).balanceCents, (await shop.getWallet(poor.customerId)).balanceCents],
+        shipments: await Promise.all(orderIds.map(async (id) => (await shop.shipmentsOf(id)).length)),
+      });
+      const before = await state();
+      const settled = await expectLedgerSettled(running.ledger);
+      expect(await running.unpublishAll()).toBeGreaterThanOrEqual(orderIds.length * 3);
+      // Relayed again: the inboxes keep one row per event and handler, and nothing changes.
+      const again = await expectLedgerSettled(running.ledger, { timeoutMs: 30_000 });
+      expect(Object.fromEntries(again.inbox)).toEqual(Object.fromEntries(settled.inbox));
+      expect(await state()).toEqual(before);
+      await expectInvariants(shop, input, { ledger: running.ledger });
     });
 
     more?.(() => running);

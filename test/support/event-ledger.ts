@@ -75,24 +75,38 @@ export function appLedger(app: App, modules: readonly ModuleDefinition<any>[]): 
 }
 
 /**
- * The ledger of processes that share one PostgreSQL database: the tables are
- * read as the connecting user, the metrics from each running process's
- * `/metrics` (a process that is gone takes its counters with it).
+ * The ledger of processes on PostgreSQL, one database shared or one per
+ * module (`databaseUrl` as a function of the module): the tables are read as
+ * the connecting user, the metrics from each running process's `/metrics` (a
+ * process that is gone takes its counters with it).
  */
-export function postgresLedger(databaseUrl: string, modules: readonly ModuleDefinition<any>[], processUrls: () => readonly string[]): EventLedger {
+export function postgresLedger(
+  databaseUrl: string | ((module: string) => string),
+  modules: readonly ModuleDefinition<any>[],
+  processUrls: () => readonly string[],
+): EventLedger {
+  // Each module's tables are read in the database of the process that runs it.
+  const urlOf = typeof databaseUrl === 'string' ? () => databaseUrl : databaseUrl;
   return {
     consumers: consumersOf(modules),
     async read() {
-      const client = new pg.Client({ connectionString: databaseUrl });
-      await client.connect();
+      const clients = new Map<string, pg.Client>();
       try {
+        for (const module of modules) {
+          const url = urlOf(module.name);
+          if (!clients.has(url)) {
+            const client = new pg.Client({ connectionString: url });
+            clients.set(url, client);
+            await client.connect();
+          }
+        }
         return await snapshot(
           modules.map((m) => m.name),
-          () => async (sql) => (await client.query(sql)).rows,
+          (schema) => async (sql) => (await clients.get(urlOf(schema))!.query(sql)).rows,
           () => Promise.all(processUrls().map(async (url) => (await fetch(`${url}/metrics`)).text())),
         );
       } finally {
-        await client.end();
+        await Promise.all([...clients.values()].map((c) => c.end()));
       }
     },
   };

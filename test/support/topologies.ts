@@ -10,18 +10,32 @@ import { createTestDatabase } from './postgres.js';
 import { ShopClient } from './shop-client.js';
 
 /** One way to run the shop; the same scenarios run against each. */
-export interface Topology {
+export interface Topology<R extends RunningSystem = RunningShop> {
   name: string;
-  start(): Promise<RunningShop>;
+  start(): Promise<R>;
 }
 
-export interface RunningShop {
-  app: App;
+/** A running shop, in one process or several, seen from outside. */
+export interface RunningSystem {
+  /** A client of the shop's one public base URL. */
   shop: ShopClient;
   /** The event bookkeeping every scenario is held to (expectInvariants, expectLedgerSettled). */
   ledger: EventLedger;
+  /**
+   * Marks every event of every outbox unpublished again, as a relay that
+   * crashed before recording its work would leave them; returns how many.
+   */
+  unpublishAll(): Promise<number>;
   stop(): Promise<void>;
 }
+
+/** A shop whose one process runs in the test's own process. */
+export interface RunningShop extends RunningSystem {
+  app: App;
+}
+
+/** The shop's modules, in the order the composition root lists them. */
+export const SHOP_MODULE_NAMES = SHOP_MODULES.map((m) => m.name);
 
 /** Test speed: retries in milliseconds instead of seconds. */
 const FAST_RETRY = { baseDelayMs: 10, maxDelayMs: 100 };
@@ -34,6 +48,13 @@ async function boot(env: Record<string, string>, apiBindings: Record<string, Api
     app,
     shop: new ShopClient(url),
     ledger: appLedger(app, SHOP_MODULES),
+    async unpublishAll() {
+      let n = 0;
+      for (const module of SHOP_MODULE_NAMES) {
+        n += (await app.database.forModule(module).query('update outbox set published_at = null, claimed_until = null where published_at is not null returning seq')).length;
+      }
+      return n;
+    },
     async stop() {
       await app.stop();
       await cleanup();
