@@ -74,7 +74,8 @@ export function splitTopology(
       const envs = new Map<string, Record<string, string>>();
       try {
         for (const plan of plans) {
-          databases.set(plan.name, await createTestDatabase('mmk_split'));
+          // A pure gateway runs no module: it gets no database (and opens none).
+          if (plan.modules.length > 0) databases.set(plan.name, await createTestDatabase('mmk_split'));
           urls.set(plan.name, `http://127.0.0.1:${await freePort()}`);
         }
         for (const plan of plans) {
@@ -83,7 +84,7 @@ export function splitTopology(
           );
           envs.set(plan.name, {
             PORT: new URL(urls.get(plan.name)!).port,
-            DATABASE_URL: databases.get(plan.name)!.url,
+            ...(databases.has(plan.name) ? { DATABASE_URL: databases.get(plan.name)!.url } : {}),
             EVENT_BUS: 'bullmq',
             REDIS_URL: TEST_REDIS_URL,
             EVENT_QUEUE_PREFIX: prefix,

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { Database } from '../db/module-db.js';
 import { migrateModule, type MigrationResult } from '../db/migrator.js';
+import { noDatabase } from '../db/no-database.js';
 import type { EventConsumer, EventTransport } from '../events/envelope.js';
 import { DEFAULT_RETRY, MemoryTransport, type RetryOptions } from '../events/memory-transport.js';
 import { OutboxRelay, type OutboxRelayOptions } from '../events/outbox-relay.js';
@@ -115,7 +116,8 @@ export async function createApp(options: AppOptions): Promise<App> {
       remotes.set(name, new RemoteModule({ contract, url, timeoutMs: config.remoteTimeoutMs, halfOpenAfterMs: config.remoteBreakerHalfOpenMs, tokens, metrics, logger }));
     }
   }
-  const database = options.database ?? (await openDatabase(config, logger));
+  // A pure gateway stores nothing: it opens no database (and takes no PGlite folder from a monolith beside it).
+  const database = options.database ?? (topology.local.length === 0 ? noDatabase() : await openDatabase(config, logger));
   const retry: RetryOptions = { ...DEFAULT_RETRY, maxAttempts: config.eventMaxAttempts, ...options.retry };
   // Test-only; the module is not even loaded unless MMK_FAULT_POINTS is set (never in production, see loadConfig).
   const faults = config.faultPoints ? (await import('../testing/fault-points.js')).parseFaultPoints(config.faultPoints) : undefined;
@@ -250,7 +252,7 @@ function buildHttp({ modules, database, transport, logger, metrics, lifecycle, g
     // Asked by another process's probe: this process alone, so that services never probe each other in circles.
     const shallow = req.headers[HEALTH_PROBE_HEADER] !== undefined;
     const report = await checkHealth(
-      { database: () => database.ping(), eventBus: () => transport.ping() },
+      database.kind === 'none' ? { eventBus: () => transport.ping() } : { database: () => database.ping(), eventBus: () => transport.ping() },
       Object.fromEntries([
         ...modules.map((m) => {
           const db = database.forModule(m.definition.name);

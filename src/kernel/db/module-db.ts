@@ -30,9 +30,9 @@ export interface ModuleDb {
 /** The schema owner's handle (migrations): knex only. */
 export type OwnerDb = Pick<ModuleDb, 'schema' | 'read' | 'transaction'>;
 
-/** The database a process talks to: PGlite embedded, or PostgreSQL. */
+/** The database a process talks to: PGlite embedded, or PostgreSQL (`none`: a pure gateway, which runs no module). */
 export interface Database {
-  readonly kind: 'pglite' | 'postgres';
+  readonly kind: 'pglite' | 'postgres' | 'none';
   /** The scoped handle of one module; the schema must be a plain identifier. */
   forModule(schema: string): ModuleDb;
   /**
