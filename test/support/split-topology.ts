@@ -94,6 +94,8 @@ export function splitTopology(
             // The scenarios load a 2-core machine with many processes: a call that is slow is not a failure here
             // (the failure tests set their own short timeout).
             REMOTE_TIMEOUT_MS: '15000',
+            // Many processes, and another test file beside them: stay well inside PostgreSQL's 100 connections.
+            DATABASE_POOL_MAX: '3',
             ...serviceUrls,
             ...extraEnv,
           });
