@@ -127,6 +127,9 @@ export interface Config {
   faultPoints: string | undefined;
 }
 
+/** Settings whose value an error message never shows. */
+const SECRET_SETTINGS = new Set(['SERVICE_TOKEN_SECRET']);
+
 /** Raised for a bad setting; its message is the one line printed at start-up. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -144,7 +147,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const name = String(issue.path[0] ?? 'environment');
-    throw new ConfigError(`Invalid setting ${name}: ${issue.message} (got ${JSON.stringify(present[name])})`);
+    // A secret is never echoed: the line goes to stderr and from there to the logs.
+    const got = SECRET_SETTINGS.has(name) ? `${present[name]?.length ?? 0} characters, not shown` : JSON.stringify(present[name]);
+    throw new ConfigError(`Invalid setting ${name}: ${issue.message} (got ${got})`);
   }
   const s = parsed.data;
   const serviceUrls: Record<string, string> = {};
@@ -153,7 +158,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     const module = name.slice('SERVICE_URL_'.length);
     if (!/^[A-Z][A-Z0-9_]*$/.test(module)) throw new ConfigError(`Invalid setting ${name}: expected SERVICE_URL_ followed by a module name in capitals, such as SERVICE_URL_PAYMENTS`);
     if (!isServiceUrl(value!)) {
-      throw new ConfigError(`Invalid setting ${name}: expected an http:// or https:// base URL without query or fragment, such as http://127.0.0.1:4002 (got ${JSON.stringify(value)})`);
+      throw new ConfigError(`Invalid setting ${name}: expected an http:// or https:// base URL without path, query, fragment or credentials, such as http://127.0.0.1:4002 (got ${JSON.stringify(value)})`);
     }
     serviceUrls[module.toLowerCase()] = value!.replace(/\/+$/, '');
   }
@@ -192,11 +197,24 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   };
 }
 
-/** An http(s) base URL without query, fragment or credentials (`SERVICE_URL_<MODULE>`). */
+/**
+ * An http(s) base URL without path, query, fragment or credentials
+ * (`SERVICE_URL_<MODULE>`): the connection pool of a remote module (undici)
+ * takes an origin only, and refuses a path with an error that is not one line.
+ */
 export function isServiceUrl(value: string): boolean {
   try {
     const url = new URL(value);
-    return (url.protocol === 'http:' || url.protocol === 'https:') && url.search === '' && url.hash === '' && url.username === '' && !value.includes('#');
+    return (
+      (url.protocol === 'http:' || url.protocol === 'https:') &&
+      url.pathname === '/' &&
+      url.search === '' &&
+      url.hash === '' &&
+      url.username === '' &&
+      url.password === '' &&
+      !value.includes('#') &&
+      !value.includes('?')
+    );
   } catch {
     return false;
   }

@@ -86,7 +86,7 @@ export function resolveTopology(options: {
   for (const [name, entry] of Object.entries(file?.modules ?? {})) {
     if (!known.includes(name)) throw new ConfigError(`Invalid topology file ${filePath}: unknown module "${name}" (modules: ${list})`);
     if (entry.url !== undefined && !isServiceUrl(entry.url)) {
-      throw new ConfigError(`Invalid topology file ${filePath}: modules.${name}.url: expected an http:// or https:// base URL (got ${JSON.stringify(entry.url)})`);
+      throw new ConfigError(`Invalid topology file ${filePath}: modules.${name}.url: expected an http:// or https:// base URL without path, query, fragment or credentials (got ${JSON.stringify(entry.url)})`);
     }
   }
   for (const name of config.modules ?? []) {
