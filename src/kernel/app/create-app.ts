@@ -258,16 +258,14 @@ function buildHttp({ modules, database, transport, logger, metrics, lifecycle, g
           const db = database.forModule(m.definition.name);
           return [m.definition.name, { location: 'local' as const, probes: { database: () => db.query('select 1').then(() => undefined) } }] as const;
         }),
-        ...[...remotes].map(([name, remote]) => [name, { location: 'remote' as const, probes: shallow ? {} : { service: () => remote.probe() } }] as const),
+        ...[...remotes].map(
+          ([name, remote]) => [name, { location: 'remote' as const, probes: { service: shallow ? async () => remote.assertReachable() : () => remote.probe() } }] as const,
+        ),
       ]),
       (probe, error) => logger.warn({ err: error, probe }, 'health probe failed'),
     );
     const localDown = Object.values(report.services).includes('down') || Object.values(report.modules).some((m) => m.location === 'local' && m.status === 'down');
-    for (const [name, remote] of remotes) {
-      const entry = report.modules[name]!;
-      if (remote.breakerState !== 'closed') entry.status = 'down';
-      Object.assign(entry, { url: remote.url, breaker: remote.breakerState });
-    }
+    for (const [name, remote] of remotes) Object.assign(report.modules[name]!, { url: remote.url, breaker: remote.breakerState });
     const remoteDown = [...remotes.keys()].some((name) => report.modules[name]!.status === 'down');
     // Shedding is not being down: the process serves, it only refuses new work for a while.
     const shedding = gate.shedding;

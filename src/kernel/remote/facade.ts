@@ -7,7 +7,7 @@ import { AppError } from '../errors/app-error.js';
 import type { Metrics } from '../health/metrics.js';
 import { newRequestId } from '../http/request-context.js';
 import { sendJson } from '../http/send-json.js';
-import { RemoteFailure, type RemoteModule } from './remote-module.js';
+import type { RemoteModule } from './remote-module.js';
 
 /** Marks a request a facade has proxied; a second facade refuses it (508) instead of sending it round in a loop. */
 export const FACADE_HEADER = 'x-mmk-proxied-by';
@@ -38,7 +38,8 @@ const PENDING = Symbol('mmk.facade');
  * made when the client sent none). Hop-by-hop headers are dropped. No
  * connection, no answer within REMOTE_TIMEOUT_MS, or an open breaker give
  * `503 {error: {code: "<MODULE>.UNAVAILABLE"}}`; the facade shares the
- * module's breaker with its API client.
+ * module's breaker with its API client, and only these count against it: an
+ * answer, whatever its status, shows that the service is there.
  *
  * @example
  * const proxy = createFacade({ remote, processId, metrics, logger });
@@ -65,8 +66,10 @@ export function createFacade(options: { remote: RemoteModule; processId: string;
         const pending = pendingOf(req);
         if (!pending) return;
         pending.answered = true;
-        // A 5xx of the service counts against its breaker; the answer still goes to the client as it is.
-        pending.settle(proxyRes.statusCode !== undefined && proxyRes.statusCode >= 500 ? new RemoteFailure(proxyRes.statusCode, '') : undefined);
+        // Any answer, a 5xx included, means the service is there: its breaker counts only calls that got no
+        // answer. A 503 may be about a module the service itself calls; counting it would open this module's
+        // breaker for another module's outage.
+        pending.settle();
       },
       error(error, req, res) {
         const pending = pendingOf(req as IncomingMessage);
@@ -111,10 +114,6 @@ export function createFacade(options: { remote: RemoteModule; processId: string;
           }),
       )
       .catch((error: unknown) => {
-        if (pending.answered) {
-          outcome = 'failed';
-          return;
-        }
         if (error instanceof BrokenCircuitError) {
           outcome = 'open';
           fail(req, res, remote.unavailable('its circuit breaker is open after repeated failures'));
@@ -127,6 +126,9 @@ export function createFacade(options: { remote: RemoteModule; processId: string;
           fail(req, res, remote.unavailable((error as Error).message ?? 'the connection failed'));
         }
       })
-      .finally(() => metrics.remoteCalls.observe({ module: remote.name, operation: 'proxy', outcome }, (performance.now() - started) / 1000));
+      .finally(() => {
+        if (outcome === 'ok' && res.statusCode >= 500) outcome = 'failed';
+        metrics.remoteCalls.observe({ module: remote.name, operation: 'proxy', outcome }, (performance.now() - started) / 1000);
+      });
   };
 }

@@ -50,9 +50,10 @@ const tooLarge = (limit: number) => new AppError('PAYLOAD_TOO_LARGE', 'HTTP.PAYL
  * The server half of the module APIs: `POST /internal/<module>/<operation>`
  * on the process that runs the module. It is a plain Node handler taken
  * before Express (the kit's own hot path: Express's router would cost every
- * call its layers). Order of checks: the path names a module and operation
- * served here (404), the method (405), the token (401, 403), the body (415,
- * 413, 400), then the call; the answer is the operation's output as JSON, or
+ * call its layers). Order of checks: a valid token for the module the path
+ * names (401), the module and operation served here (404), the caller's
+ * declared dependency (403), the method (405), the body (415, 413, 400), then
+ * the call; the answer is the operation's output as JSON, or
  * the error JSON with its status.
  *
  * @example
@@ -70,19 +71,20 @@ export function internalEndpoint(options: InternalEndpointOptions): (req: Incomi
   async function serve(req: IncomingMessage, res: ServerResponse, correlationId: string): Promise<string> {
     const path = (req.url ?? '').split('?', 1)[0]!;
     const [, , module = '', operation = '', ...rest] = path.split('/');
+    // The token first: a caller without a valid one learns nothing, not even which modules and operations are served here.
+    const caller = await verifier.authenticate(req.headers.authorization, module);
     if (!known.has(module)) throw new AppError('NOT_FOUND', 'KERNEL.NOT_FOUND', `no module "${module}"`);
     const api = apis.get(module);
     if (!api) throw new AppError('NOT_FOUND', 'KERNEL.NOT_FOUND', `module ${module} offers no API in this process (it runs elsewhere, or has no API)`);
     if (rest.length > 0 || !Object.hasOwn(api.contract.operations, operation)) {
       throw new AppError('NOT_FOUND', `${module.toUpperCase()}.UNKNOWN_OPERATION`, `module ${module} has no operation "${operation}"`);
     }
+    verifier.authorize(caller, module);
     const route = `/internal/${module}/${operation}`;
     if (req.method !== 'POST') {
       res.setHeader('allow', 'POST');
       throw new AppError('METHOD_NOT_ALLOWED', 'HTTP.METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${route}; use POST`);
     }
-    const header = req.headers.authorization;
-    await verifier.verify(header, module);
     const type = req.headers['content-type'] ?? '';
     if (!/^application\/json\s*(;|$)/i.test(type)) throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'HTTP.UNSUPPORTED_MEDIA_TYPE', 'request body must be application/json');
     const raw = await readBody(req, INTERNAL_BODY_LIMIT);

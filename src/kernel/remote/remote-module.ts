@@ -40,16 +40,6 @@ const STATES: Record<CircuitState, BreakerState> = {
   [CircuitState.Isolated]: 'open',
 };
 
-/** A 5xx answer of the remote service: counts against its breaker, and crosses to the caller as its error body. */
-export class RemoteFailure extends Error {
-  constructor(
-    readonly status: number,
-    readonly body: string,
-  ) {
-    super(`remote service answered ${status}`);
-  }
-}
-
 export interface RemoteModuleOptions {
   contract: ModuleContract;
   url: string;
@@ -60,15 +50,16 @@ export interface RemoteModuleOptions {
   logger: Logger;
 }
 
-const isConnectionFailure = (error: Error) => !(error instanceof RemoteFailure) && !(error instanceof BrokenCircuitError) && !(error instanceof TaskCancelledError) && error.name !== 'AbortError';
+const isConnectionFailure = (error: Error) => !(error instanceof BrokenCircuitError) && !(error instanceof TaskCancelledError) && error.name !== 'AbortError';
 
 /**
  * A module that runs in another process, seen from this one: a keep-alive
  * connection pool (undici) to its service and one circuit breaker
  * (cockatiel) that its API client and its facade share. The breaker opens
- * after 5 consecutive failures (no connection, no answer within the timeout,
- * a 5xx answer); `halfOpenAfterMs` later it lets one trial call through, and
- * closes again if that succeeds (ADR 0012).
+ * after 5 consecutive calls that got no answer (no connection, or none
+ * within the timeout; any HTTP answer counts as a success);
+ * `halfOpenAfterMs` later it lets one trial call through, and closes again
+ * if that succeeds (ADR 0012).
  *
  * @example
  * const catalog = new RemoteModule({ contract: catalogContract, url: 'http://127.0.0.1:4001', timeoutMs: 2000, halfOpenAfterMs: 5000, tokens, metrics, logger });
@@ -97,8 +88,9 @@ export class RemoteModule {
     this.breaker = circuitBreaker(handleAll, { halfOpenAfter: options.halfOpenAfterMs, breaker: new ConsecutiveBreaker(BREAKER_THRESHOLD) });
     const deadline = timeout(options.timeoutMs, TimeoutStrategy.Aggressive);
     this.#once = wrap(deadline, this.breaker);
-    // Safe to repeat: a call that got no answer is tried again (within the same deadline).
-    this.#repeatable = wrap(deadline, retry(handleWhen(isConnectionFailure), { maxAttempts: 2, backoff: new ConstantBackoff(20) }), this.breaker);
+    // Safe to repeat: a call that got no answer is tried once more (within the same deadline).
+    // cockatiel's `maxAttempts` counts the retries, not the attempts: 1 means two attempts in all.
+    this.#repeatable = wrap(deadline, retry(handleWhen(isConnectionFailure), { maxAttempts: 1, backoff: new ConstantBackoff(20) }), this.breaker);
     const metrics = options.metrics;
     metrics.remoteBreaker.set({ module: this.name }, 0);
     this.breaker.onStateChange((state) => {
@@ -141,13 +133,13 @@ export class RemoteModule {
       const policy = definition.idempotent ? this.#repeatable : this.#once;
       const answer = await policy.execute(async ({ signal }) => {
         const response = await this.#pool.request({ path, method: 'POST', headers, body, signal });
-        const text = await response.body.text();
-        if (response.statusCode >= 500) throw new RemoteFailure(response.statusCode, text);
-        return { status: response.statusCode, text };
+        // Any answer counts as a success for the breaker: the service is there. A 5xx may be about a
+        // module the service itself calls, which must not open this module's breaker.
+        return { status: response.statusCode, text: await response.body.text() };
       });
       if (answer.status !== 200) {
-        outcome = 'error';
-        throw AppError.fromBody(parseJson(answer.text), answer.status);
+        outcome = answer.status >= 500 ? 'failed' : 'error';
+        throw this.#answeredError(operation, answer.status, parseJson(answer.text));
       }
       const output = definition.output.safeParse(parseJson(answer.text));
       if (!output.success) {
@@ -157,10 +149,6 @@ export class RemoteModule {
       return output.data;
     } catch (error) {
       if (error instanceof AppError) throw error;
-      if (error instanceof RemoteFailure) {
-        outcome = 'failed';
-        throw AppError.fromBody(parseJson(error.body), error.status);
-      }
       if (error instanceof BrokenCircuitError) {
         outcome = 'open';
         throw this.unavailable('its circuit breaker is open after repeated failures', error);
@@ -178,18 +166,48 @@ export class RemoteModule {
 
   /**
    * Asks the service's `/health` whether it is up (without its own remote
-   * probes, so that two services never probe each other in a loop). Not
-   * counted by the breaker.
+   * probes, so that two services never probe each other in a loop). The
+   * probe goes through the breaker: while it is open the answer is at once
+   * "down" (a health check never waits on a frozen service), and once it may
+   * half-open the probe is its trial call, so a module that nobody calls is
+   * still seen coming back.
    */
   async probe(): Promise<void> {
-    const response = await this.#pool.request({
-      path: '/health',
-      method: 'GET',
-      headers: { [HEALTH_PROBE_HEADER]: '1' },
-      signal: AbortSignal.timeout(this.timeoutMs),
+    const status = await this.breaker.execute(async () => {
+      const response = await this.#pool.request({
+        path: '/health',
+        method: 'GET',
+        headers: { [HEALTH_PROBE_HEADER]: '1' },
+        // The same limit as a call: a probe that times out counts against the breaker like a call would.
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      await response.body.dump();
+      return response.statusCode;
     });
-    await response.body.dump();
-    if (response.statusCode !== 200) throw new Error(`${this.url}/health answered ${response.statusCode}`);
+    if (status !== 200) throw new Error(`${this.url}/health answered ${status}`);
+  }
+
+  /** Fails at once while the breaker is open: the state of the module as far as this process knows without asking. */
+  assertReachable(): void {
+    if (this.breaker.state === CircuitState.Open || this.breaker.state === CircuitState.Isolated) throw this.unavailable('its circuit breaker is open');
+  }
+
+  /**
+   * The error of an answer other than 200. The operation's own errors (a
+   * 404 or 409 of the callee) cross with their status and code. A refusal of
+   * the call itself (401, 403: tokens or the module graph; 404 from the
+   * kernel: the URL serves no such module) is this deployment's fault, not
+   * the client's: it becomes a 500 whose cause is logged, never a 401 to a
+   * public client.
+   */
+  #answeredError(operation: string, status: number, body: unknown): AppError {
+    const received = AppError.fromBody(body, status);
+    if (status === 401 || status === 403 || received.code === 'KERNEL.NOT_FOUND' || received.code === 'KERNEL.BAD_ERROR_BODY') {
+      return new AppError('INTERNAL', 'KERNEL.REMOTE_CALL_REFUSED', `${this.url} refused the call ${this.name}.${operation} (${status} ${received.code}: ${received.message})`, {
+        cause: received,
+      });
+    }
+    return received;
   }
 
   async close(): Promise<void> {

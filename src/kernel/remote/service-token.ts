@@ -9,6 +9,8 @@ const RENEW_BEFORE_S = 20;
 const VERIFIED_CACHE_LIMIT = 10_000;
 
 const ALGORITHM = 'HS256';
+/** Clock difference between hosts that token checks forgive. */
+const CLOCK_TOLERANCE_S = 5;
 
 function keyOf(secret: string): Uint8Array {
   return new TextEncoder().encode(secret);
@@ -73,14 +75,23 @@ export class ServiceTokenVerifier {
 
   /** The calling module; throws a 401 (no, bad or expired token) or a 403 (undeclared dependency) AppError. */
   async verify(authorization: string | undefined, audience: string): Promise<string> {
+    const issuer = await this.authenticate(authorization, audience);
+    this.authorize(issuer, audience);
+    return issuer;
+  }
+
+  /** The module that signed a valid token for `audience`; a 401 AppError otherwise. */
+  async authenticate(authorization: string | undefined, audience: string): Promise<string> {
     if (this.#key === undefined) throw unauthenticated('this process has no SERVICE_TOKEN_SECRET, so it takes no calls from other services');
     if (authorization === undefined || !authorization.startsWith('Bearer ')) throw unauthenticated('a service token is required (authorization: Bearer <token>)');
-    const token = authorization.slice('Bearer '.length);
-    const issuer = await this.#claimsOf(token, audience);
-    if (!this.#dependsOn.get(issuer)?.includes(audience)) {
-      throw new AppError('FORBIDDEN', 'KERNEL.FORBIDDEN', `module ${issuer} does not declare a dependency on ${audience} (module.json dependsOn), so it may not call it`);
+    return this.#claimsOf(authorization.slice('Bearer '.length), audience);
+  }
+
+  /** Throws a 403 AppError unless `caller` declares a dependency on `audience`. */
+  authorize(caller: string, audience: string): void {
+    if (!this.#dependsOn.get(caller)?.includes(audience)) {
+      throw new AppError('FORBIDDEN', 'KERNEL.FORBIDDEN', `module ${caller} does not declare a dependency on ${audience} (module.json dependsOn), so it may not call it`);
     }
-    return issuer;
   }
 
   async #claimsOf(token: string, audience: string): Promise<string> {
@@ -96,6 +107,8 @@ export class ServiceTokenVerifier {
         audience,
         requiredClaims: ['iss', 'iat', 'exp'],
         maxTokenAge: SERVICE_TOKEN_TTL_S,
+        // Hosts' clocks drift a little: a token minted a few seconds "in the future" is still good.
+        clockTolerance: CLOCK_TOLERANCE_S,
       });
       if (payload.exp! - payload.iat! > SERVICE_TOKEN_TTL_S) throw unauthenticated(`a service token may live at most ${SERVICE_TOKEN_TTL_S} s`);
       if (this.#verified.size >= VERIFIED_CACHE_LIMIT) this.#verified.clear();

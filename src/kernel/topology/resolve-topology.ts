@@ -45,7 +45,9 @@ export function readTopologyFile(rootDir: string, configured: string | undefined
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new ConfigError(`Invalid setting TOPOLOGY_FILE: cannot read ${path} (${(error as Error).message})`);
+    // Name what to fix: the setting when it named the file, else the app's committed file.
+    const where = configured !== undefined ? 'Invalid setting TOPOLOGY_FILE' : 'Invalid topology file';
+    throw new ConfigError(`${where}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); restore the file, or set TOPOLOGY_FILE to one that exists`);
   }
   let json: unknown;
   try {
@@ -105,7 +107,8 @@ export function resolveTopology(options: {
     if (local.includes(name)) return { name, location: 'local' };
     const url = config.serviceUrls[name] ?? entryOf(name)?.url;
     if (url === undefined) {
-      throw new ConfigError(`Invalid setting MODULES: module ${name} runs nowhere; add it to MODULES or set ${envName(name)} to the URL of the process that runs it`);
+      const why = config.modules !== undefined ? 'it is not in MODULES' : !implemented.has(name) ? 'its code is not in this codebase' : `${filePath} does not run it here and gives no url`;
+      throw new ConfigError(`Invalid setting ${config.modules !== undefined ? 'MODULES' : envName(name)}: module ${name} runs nowhere (${why}); add it to MODULES or set ${envName(name)} to the URL of the process that runs it`);
     }
     return { name, location: 'remote', url: url.replace(/\/+$/, '') };
   });
