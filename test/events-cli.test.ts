@@ -231,4 +231,24 @@ describe('dead letters and the events CLI (PostgreSQL)', () => {
       expect({ args, ...results[i] }).toEqual({ args, code: 1, stdout: '', stderr: `${message}\n` });
     }
   });
+  it('looks only at the modules its topology runs here (MODULES), whose tables this database holds', CLI_TIMEOUT, async () => {
+    const split = {
+      MODULES: 'shipping',
+      EVENT_BUS: 'bullmq',
+      EVENT_QUEUE_PREFIX: `mmk-cli-${randomUUID().slice(0, 8)}`,
+      SERVICE_TOKEN_SECRET: 'a-test-secret-of-at-least-32-characters',
+      SERVICE_URL_CATALOG: 'http://127.0.0.1:9',
+      SERVICE_URL_ORDERS: 'http://127.0.0.1:9',
+      SERVICE_URL_PAYMENTS: 'http://127.0.0.1:9',
+    };
+    const backlog = await cli(['backlog'], split);
+    expect(backlog).toMatchObject({ code: 0, stderr: '' });
+    const lines = backlog.stdout.trim().split('\n');
+    expect(lines.slice(1, -1)).toEqual([expect.stringMatching(/^shipping\s+\d+\s+\S+\s+\d+$/)]);
+    expect(await cli(['list', '--module', 'orders'], split)).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'events: module orders does not run in this topology (MODULES), so its tables are not in this database; run the command with the settings of the process that runs it\n',
+    });
+  });
 });

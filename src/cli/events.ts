@@ -3,7 +3,7 @@ import {
   AppError, ConfigError, countDeadLetters, createApp, createLogger, getDeadLetter, isDeadLetterId, listDeadLetters, loadConfig, outboxBacklog,
   replayDeadLetter, type App, type DeadLetter,
 } from '../kernel/index.js';
-import { SHOP_MODULES } from '../app.js';
+import { SHOP_MODULES, SHOP_TOPOLOGY_FILE } from '../app.js';
 
 /** `npm run events -- <command>`: the operator's view of dead letters and outbox backlogs (docs/operations.md). */
 const MODULES: string[] = SHOP_MODULES.map((m) => m.name);
@@ -17,6 +17,19 @@ function modulesOf(name: string | undefined): string[] {
   return [name];
 }
 
+/**
+ * The modules among `wanted` whose tables this process's database holds: the
+ * ones the topology runs here (`MODULES`, topology.json). Asking for one that
+ * runs elsewhere is a mistake of the caller.
+ */
+function here(app: App, wanted: readonly string[]): string[] {
+  const local = wanted.filter((m) => app.topology.local.includes(m));
+  if (wanted.length === 1 && local.length === 0) {
+    throw new UsageError(`module ${wanted[0]} does not run in this topology (MODULES), so its tables are not in this database; run the command with the settings of the process that runs it`);
+  }
+  return local;
+}
+
 function positiveInt(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('expected a positive integer');
   return Number(value);
@@ -28,7 +41,7 @@ function positiveInt(value: string): number {
  */
 async function withApp(fn: (app: App) => Promise<void>): Promise<void> {
   const config = loadConfig({ LOG_LEVEL: 'error', ...process.env });
-  const app = await createApp({ modules: SHOP_MODULES, config, logger: createLogger(config.logLevel, process.stderr) });
+  const app = await createApp({ modules: SHOP_MODULES, config, topologyFile: SHOP_TOPOLOGY_FILE, logger: createLogger(config.logLevel, process.stderr) });
   try {
     await fn(app);
   } finally {
@@ -42,7 +55,7 @@ function checkId(id: string): string {
 }
 
 async function find(app: App, id: string): Promise<DeadLetter> {
-  const deadLetter = await getDeadLetter(app.database, MODULES, id);
+  const deadLetter = await getDeadLetter(app.database, here(app, MODULES), id);
   if (!deadLetter) throw new UsageError(`no dead letter ${id}`);
   return deadLetter;
 }
@@ -84,11 +97,11 @@ program
   .action(async (options: { module?: string; limit: number; all?: boolean }) => {
     const modules = modulesOf(options.module);
     await withApp(async (app) => {
-      const rows = await listDeadLetters(app.database, { modules, includeReplayed: options.all, limit: options.limit });
+      const rows = await listDeadLetters(app.database, { modules: here(app, modules), includeReplayed: options.all, limit: options.limit });
       const header = ['ID', 'MODULE', 'HANDLER', 'EVENT', 'ATTEMPTS', 'FAILED AT', 'REPLAYED', 'ERROR'];
       const cells = rows.map((d) => [d.id, d.module, d.handler, `${d.eventName}@${d.eventVersion}`, String(d.attempts), time(d.failedAt), d.replayedAt ? 'yes' : 'no', headline(d.error)]);
       if (rows.length > 0) printTable([header, ...cells]);
-      const counts = (await countDeadLetters(app.database, modules)).map((c) => ({ ...c, shown: options.all ? c.total : c.pending }));
+      const counts = (await countDeadLetters(app.database, here(app, modules))).map((c) => ({ ...c, shown: options.all ? c.total : c.pending }));
       const total = counts.reduce((sum, c) => sum + c.shown, 0);
       const pending = counts.reduce((sum, c) => sum + c.pending, 0);
       const more = rows.length < total ? `; showing the newest ${rows.length} (--limit)` : '';
@@ -121,7 +134,7 @@ program
     if (id !== undefined) checkId(id);
     const modules = modulesOf(options.module);
     await withApp(async (app) => {
-      const targets = id ? [await find(app, id)] : (await listDeadLetters(app.database, { modules, includeReplayed: options.force })).reverse();
+      const targets = id ? [await find(app, id)] : (await listDeadLetters(app.database, { modules: here(app, modules), includeReplayed: options.force })).reverse();
       const tally = { handled: 0, duplicate: 0, failed: 0, skipped: 0 };
       for (const [i, target] of targets.entries()) {
         process.stdout.write(`replaying ${i + 1}/${targets.length} ${target.id} ${target.handler} ${target.eventName}@${target.eventVersion} … `);
@@ -142,10 +155,11 @@ program
   .description('per module: unpublished outbox events, the age of the oldest, dead letters pending replay')
   .action(() =>
     withApp(async (app) => {
-      const counts = await countDeadLetters(app.database, MODULES);
+      const modules = here(app, MODULES);
+      const counts = await countDeadLetters(app.database, modules);
       const outboxes: Array<Awaited<ReturnType<typeof outboxBacklog>>> = [];
-      for (const m of MODULES) outboxes.push(await outboxBacklog(app.database.forModule(m)));
-      const rows = MODULES.map((m, i) => [m, String(outboxes[i]!.pending), outboxes[i]!.pending ? formatAge(outboxes[i]!.oldestAgeMs) : '-', String(counts[i]!.pending)]);
+      for (const m of modules) outboxes.push(await outboxBacklog(app.database.forModule(m)));
+      const rows = modules.map((m, i) => [m, String(outboxes[i]!.pending), outboxes[i]!.pending ? formatAge(outboxes[i]!.oldestAgeMs) : '-', String(counts[i]!.pending)]);
       printTable([['MODULE', 'OUTBOX UNPUBLISHED', 'OLDEST', 'DEAD LETTERS PENDING'], ...rows]);
       const unpublished = outboxes.reduce((sum, o) => sum + o.pending, 0);
       const dead = counts.reduce((sum, c) => sum + c.pending, 0);
