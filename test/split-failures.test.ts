@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectInvariants } from './support/invariants.js';
 import type { ShopClient } from './support/shop-client.js';
-import { gatewayPlusPayments, type RunningSplit } from './support/split-topology.js';
+import { everyModuleApart, gatewayPlusPayments, type RunningSplit } from './support/split-topology.js';
 
 // Short on purpose: the tests wait for timeouts and for the breaker to half-open.
 const TIMEOUT_MS = 600;
@@ -136,5 +136,48 @@ describe('a consumer whose service starts late', () => {
     // No wallet: every order is declined by the late payments, and its stock released.
     expect(orders.map((o) => [o.status, o.cancelReason])).toEqual(orderIds.map(() => ['cancelled', 'payment_declined']));
     await expectInvariants(shop, { products: [{ id: product.id, initialStock: 4 }], wallets: [], orderIds }, { ledger: running.ledger, timeoutMs: 30_000 });
+  }, 120_000);
+});
+
+describe('every module apart: a frozen module behind another one', () => {
+  let running: RunningSplit;
+  beforeAll(async () => {
+    // The gateway waits longer than the services it fronts (docs/topology.md): a route whose service
+    // waits on a frozen module answers its own 503 first.
+    running = await everyModuleApart(FAILURE_ENV, { REMOTE_TIMEOUT_MS: String(TIMEOUT_MS * 4) }).start();
+  }, 180_000);
+  afterAll(async () => {
+    await running?.stop();
+  });
+
+  it("fails only the routes that need the frozen module: orders keeps answering, and the gateway's breaker of orders stays closed", async () => {
+    const { shop } = running;
+    const product = await shop.createProduct(5, 1_000);
+    const wallet = await shop.createWallet(10_000);
+    const first = await shop.placeOrder(wallet.customerId, [{ productId: product.id, quantity: 1 }]);
+    expect(first.status).toBe(202);
+    // Settled first: no event waits on catalog, so nothing is shed for lag (that is another test).
+    expect((await shop.waitSettled([first.body.id]))[0]!.status).toBe('confirmed');
+    const catalog = running.processes.get('catalog')!;
+    catalog.process.kill('SIGSTOP');
+    try {
+      // Placing an order prices it through catalog: orders answers 503 CATALOG.UNAVAILABLE, again and again.
+      for (let i = 0; i < 7; i += 1) {
+        expect(await timed(shop, 'POST', '/api/orders', { customerId: wallet.customerId, items: [{ productId: product.id, quantity: 1 }] })).toMatchObject({
+          status: 503,
+          code: 'CATALOG.UNAVAILABLE',
+        });
+      }
+      // Orders itself is up: its other routes answer, through a breaker that did not count catalog's outage.
+      const read = await timed(shop, 'GET', `/api/orders/${first.body.id}`);
+      expect(read.status).toBe(200);
+      expect((await shop.request('GET', '/health')).body.modules).toMatchObject({ orders: { status: 'up', breaker: 'closed' }, catalog: { status: 'down' } });
+      expect((await shop.request('GET', `/api/payments/wallets/${wallet.customerId}`)).status).toBe(200);
+    } finally {
+      catalog.process.kill('SIGCONT');
+    }
+    await expect
+      .poll(async () => (await shop.placeOrder(wallet.customerId, [{ productId: product.id, quantity: 1 }])).status, { timeout: HALF_OPEN_MS * 4, interval: 200 })
+      .toBe(202);
   }, 120_000);
 });

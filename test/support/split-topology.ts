@@ -12,6 +12,8 @@ import { dropRedisPrefix, SHOP_MODULE_NAMES, TEST_REDIS_URL, testQueuePrefix, ty
 export interface ProcessPlan {
   name: string;
   modules: readonly string[];
+  /** Settings of this process only (over the topology's). */
+  env?: Record<string, string>;
 }
 
 /** A port nobody listens on right now (the processes must know each other's URLs before they start). */
@@ -98,6 +100,7 @@ export function splitTopology(
             DATABASE_POOL_MAX: '3',
             ...serviceUrls,
             ...extraEnv,
+            ...plan.env,
           });
         }
         // Each child is registered as soon as it runs, so a failed start of another still gets it killed.
@@ -153,9 +156,9 @@ export const gatewayPlusPayments = (env: Record<string, string> = {}, startLater
   );
 
 /** Every module in its own process and database, behind a pure gateway (MODULES=none). */
-export const everyModuleApart = (env: Record<string, string> = {}) =>
+export const everyModuleApart = (env: Record<string, string> = {}, gatewayEnv: Record<string, string> = {}) =>
   splitTopology(
     'every module in its own process and database, behind a MODULES=none gateway',
-    [{ name: 'gateway', modules: [] }, ...SHOP_MODULE_NAMES.map((m) => ({ name: m, modules: [m] }))],
+    [{ name: 'gateway', modules: [], env: gatewayEnv }, ...SHOP_MODULE_NAMES.map((m) => ({ name: m, modules: [m] }))],
     env,
   );
