@@ -63,11 +63,15 @@ function configError(run: () => unknown): string {
 describe('resolveTopology: errors', () => {
   it('a module that runs nowhere names MODULES and SERVICE_URL_<MODULE>', () => {
     expect(configError(() => resolve({ MODULES: 'catalog,payments,shipping', ...REMOTE_OK }))).toBe(
-      'Invalid setting MODULES: module orders runs nowhere; add it to MODULES or set SERVICE_URL_ORDERS to the URL of the process that runs it',
+      'Invalid setting MODULES: module orders runs nowhere (it is not in MODULES); add it to MODULES or set SERVICE_URL_ORDERS to the URL of the process that runs it',
     );
-    // A file entry `remote` without a url is no place either.
+    // Without MODULES, a file entry `remote` without a url is no place either: the setting to fix is SERVICE_URL_<MODULE>.
     expect(configError(() => resolve(REMOTE_OK, { file: { modules: { shipping: { location: 'remote' } } } }))).toBe(
-      'Invalid setting MODULES: module shipping runs nowhere; add it to MODULES or set SERVICE_URL_SHIPPING to the URL of the process that runs it',
+      'Invalid setting SERVICE_URL_SHIPPING: module shipping runs nowhere (topology.json does not run it here and gives no url); add it to MODULES or set SERVICE_URL_SHIPPING to the URL of the process that runs it',
+    );
+    // Nor is a module whose code is not here.
+    expect(configError(() => resolve(REMOTE_OK, { implemented: new Set(['catalog', 'orders', 'shipping']) }))).toBe(
+      'Invalid setting SERVICE_URL_PAYMENTS: module payments runs nowhere (its code is not in this codebase); add it to MODULES or set SERVICE_URL_PAYMENTS to the URL of the process that runs it',
     );
   });
 
@@ -187,9 +191,12 @@ describe('readTopologyFile and resolveTopology: the topology file', () => {
     );
   });
 
-  it('a TOPOLOGY_FILE that does not exist names TOPOLOGY_FILE', () => {
-    expect(configError(() => readTopologyFile(dir, 'missing.json', 'topology.json'))).toMatch(
-      new RegExp(`^Invalid setting TOPOLOGY_FILE: cannot read ${join(dir, 'missing.json')} \\(ENOENT: `),
+  it('a TOPOLOGY_FILE that does not exist names TOPOLOGY_FILE; a missing app file names the file', () => {
+    expect(configError(() => readTopologyFile(dir, 'missing.json', 'topology.json'))).toBe(
+      `Invalid setting TOPOLOGY_FILE: cannot read ${join(dir, 'missing.json')} (ENOENT); restore the file, or set TOPOLOGY_FILE to one that exists`,
+    );
+    expect(configError(() => readTopologyFile(dir, undefined, 'gone.json'))).toBe(
+      `Invalid topology file: cannot read ${join(dir, 'gone.json')} (ENOENT); restore the file, or set TOPOLOGY_FILE to one that exists`,
     );
   });
 
@@ -237,7 +244,7 @@ describe('resolveTopology: placements', () => {
   it('MODULES=none with one SERVICE_URL_ missing names it', () => {
     const { SERVICE_URL_SHIPPING: _, ...three } = URLS;
     expect(configError(() => resolve({ MODULES: 'none', ...three, ...REMOTE_OK }))).toBe(
-      'Invalid setting MODULES: module shipping runs nowhere; add it to MODULES or set SERVICE_URL_SHIPPING to the URL of the process that runs it',
+      'Invalid setting MODULES: module shipping runs nowhere (it is not in MODULES); add it to MODULES or set SERVICE_URL_SHIPPING to the URL of the process that runs it',
     );
   });
 
