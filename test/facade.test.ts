@@ -311,6 +311,10 @@ describe('the facade of a remote module', () => {
 
     await send(gateway, 'GET', '/api/payments/echo/id', { 'x-request-id': 'given.id:7-x' });
     expect(last().headers['x-request-id']).toBe('given.id:7-x');
+
+    // A service that does not echo it: the client still gets the id.
+    const silent = await send(gateway, 'GET', '/api/payments/echo/id', { 'x-request-id': 'given.id:8-y', 'x-echo-id': 'no' });
+    expect(silent.headers['x-request-id']).toBe('given.id:8-y');
   });
 
   it('streams a large chunked answer: its head reaches the client before the service has written the rest', async () => {

@@ -73,4 +73,48 @@ export const PLANTS: readonly Plant[] = [
     replace: `    if (share >= 0) return undefined; // PLANTED: never refuse`,
     suites: ['test/overload.test.ts'],
   },
+  {
+    name: 'events-routed-to-local-consumers-only',
+    breaks: 'an event reaches every consumer in the system, including those of modules that run in another process (or have not started yet)',
+    file: 'src/kernel/app/create-app.ts',
+    find: `  const transport = await createTransport(config, retry, consumersOfSystem(modules, contracts), logger);`,
+    replace: `  const transport = await createTransport(config, retry, consumers, logger); // PLANTED: only this process's consumers get events`,
+    suites: ['test/split-failures.test.ts'],
+  },
+  {
+    name: 'internal-calls-skip-the-module-graph',
+    breaks: 'a caller whose module.json does not declare the dependency is refused (403)',
+    file: 'src/kernel/remote/service-token.ts',
+    find: `    if (!this.#dependsOn.get(caller)?.includes(audience)) {`,
+    replace: `    if (this.#dependsOn.get(caller) === undefined) { // PLANTED: any known module may call any other`,
+    suites: ['test/internal-endpoint.test.ts'],
+  },
+  {
+    name: 'facade-bypasses-the-breaker',
+    breaks: 'once a remote module fails repeatedly, its routes answer 503 at once instead of waiting for the timeout',
+    file: 'src/kernel/remote/facade.ts',
+    find: `    remote.breaker
+      .execute(`,
+    replace: `    ({ execute: (fn: () => Promise<void>) => fn() }) // PLANTED: no breaker
+      .execute(`,
+    suites: ['test/split-failures.test.ts', 'test/facade.test.ts'],
+  },
+  {
+    name: 'every-remote-call-retried',
+    breaks: 'only operations the contract marks idempotent are tried again after a failed remote call',
+    file: 'src/kernel/remote/remote-module.ts',
+    find: `      const policy = definition.idempotent ? this.#repeatable : this.#once;`,
+    replace: `      const policy = this.#repeatable; // PLANTED: retry everything`,
+    suites: ['test/remote-binding.test.ts'],
+  },
+  {
+    name: 'facade-counts-5xx-answers',
+    breaks: "a module's outage never opens the breaker of another module whose routes answer 503 about it (the other modules keep working)",
+    file: 'src/kernel/remote/facade.ts',
+    find: `        pending.settle();
+      },`,
+    replace: `        pending.settle(proxyRes.statusCode! >= 500 ? new Error('5xx') : undefined); // PLANTED: a 5xx answer counts as a failure
+      },`,
+    suites: ['test/split-failures.test.ts'],
+  },
 ];

@@ -28,6 +28,8 @@ describe('loadConfig', () => {
     [{ PORT: '70000' }, /^Invalid setting PORT: /],
     [{ DATABASE_URL: 'mysql://x' }, /^Invalid setting DATABASE_URL: expected a URL starting with postgres:\/\//],
     [{ DATABASE_URL: 'not a url' }, /^Invalid setting DATABASE_URL: /],
+    // A password never reaches the error line (stderr, then the logs).
+    [{ DATABASE_URL: 'mysql://shop:s3cret-pw@db:5432/shop' }, /^Invalid setting DATABASE_URL: .*\(got "mysql:\/\/shop:\*\*\*@db:5432\/shop"\)$/],
     [{ EVENT_BUS: 'kafka' }, /^Invalid setting EVENT_BUS: expected "memory" or "bullmq" \(got "kafka"\)$/],
     [{ REDIS_URL: 'http://x' }, /^Invalid setting REDIS_URL: /],
     [{ LOG_LEVEL: 'loud' }, /^Invalid setting LOG_LEVEL: expected one of fatal, error/],

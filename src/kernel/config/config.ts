@@ -148,7 +148,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     const issue = parsed.error.issues[0]!;
     const name = String(issue.path[0] ?? 'environment');
     // A secret is never echoed: the line goes to stderr and from there to the logs.
-    const got = SECRET_SETTINGS.has(name) ? `${present[name]?.length ?? 0} characters, not shown` : JSON.stringify(present[name]);
+    const got = SECRET_SETTINGS.has(name) ? `${present[name]?.length ?? 0} characters, not shown` : JSON.stringify(withoutPassword(present[name]));
     throw new ConfigError(`Invalid setting ${name}: ${issue.message} (got ${got})`);
   }
   const s = parsed.data;
@@ -217,5 +217,18 @@ export function isServiceUrl(value: string): boolean {
     );
   } catch {
     return false;
+  }
+}
+
+/** A value as an error line may show it: a URL's password replaced by `***`. */
+function withoutPassword(value: string | undefined): string | undefined {
+  if (value === undefined) return value;
+  try {
+    const url = new URL(value);
+    if (url.password === '') return value;
+    url.password = '***';
+    return url.toString();
+  } catch {
+    return value;
   }
 }

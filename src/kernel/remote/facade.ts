@@ -63,6 +63,8 @@ export function createFacade(options: { remote: RemoteModule; processId: string;
       },
       proxyRes(proxyRes, req) {
         dropHopByHop(proxyRes.headers);
+        // The client gets the request id it sent or the one made here, even from a service that does not echo it.
+        proxyRes.headers['x-request-id'] ??= req.headers['x-request-id'];
         const pending = pendingOf(req);
         if (!pending) return;
         pending.answered = true;
