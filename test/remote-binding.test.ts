@@ -205,16 +205,20 @@ describe('remoteBinding against the catalog process', () => {
     const { remote, metrics } = remoteCatalog({ url: catalogUrl });
     const forbidden = await failure(() => remoteBinding(catalogApi, remote, 'payments').getProduct({ id: product.id }));
     expect([forbidden.error.status, forbidden.error.kind, forbidden.error.code]).toEqual([500, 'INTERNAL', 'KERNEL.REMOTE_CALL_REFUSED']);
-    expect(forbidden.error.message).toBe(
-      `${catalogUrl} refused the call catalog.getProduct (403 KERNEL.FORBIDDEN: module payments does not declare a dependency on catalog (module.json dependsOn), so it may not call it)`,
+    // The message reaches a public client: no URL, no reason; the cause (logged) has both.
+    expect(forbidden.error.message).toBe('a call to module catalog was refused (the logs say why)');
+    expect(forbidden.error.toBody()).toEqual({ error: { code: 'KERNEL.REMOTE_CALL_REFUSED', message: 'a call to module catalog was refused (the logs say why)' } });
+    const forbiddenCause = forbidden.error.cause as Error;
+    expect(forbiddenCause.message).toBe(
+      `${catalogUrl} refused the call catalog.getProduct: 403 KERNEL.FORBIDDEN: module payments does not declare a dependency on catalog (module.json dependsOn), so it may not call it`,
     );
-    expect((forbidden.error.cause as AppError).code).toBe('KERNEL.FORBIDDEN');
+    expect((forbiddenCause.cause as AppError).code).toBe('KERNEL.FORBIDDEN');
 
     const strangers = remoteCatalog({ url: catalogUrl, secret: 'not-the-secret-of-the-catalog-process-!!' }).remote;
     const unauthenticated = await failure(() => remoteBinding(catalogApi, strangers, 'orders').getProduct({ id: product.id }));
     expect([unauthenticated.error.status, unauthenticated.error.code]).toEqual([500, 'KERNEL.REMOTE_CALL_REFUSED']);
-    expect(unauthenticated.error.message).toBe(
-      `${catalogUrl} refused the call catalog.getProduct (401 KERNEL.UNAUTHENTICATED: the service token is not valid: signature verification failed)`,
+    expect((unauthenticated.error.cause as Error).message).toBe(
+      `${catalogUrl} refused the call catalog.getProduct: 401 KERNEL.UNAUTHENTICATED: the service token is not valid: signature verification failed`,
     );
     // Refused, but answered: the service is there.
     expect([remote.breakerState, strangers.breakerState]).toEqual(['closed', 'closed']);

@@ -203,9 +203,9 @@ export class RemoteModule {
   #answeredError(operation: string, status: number, body: unknown): AppError {
     const received = AppError.fromBody(body, status);
     if (status === 401 || status === 403 || received.code === 'KERNEL.NOT_FOUND' || received.code === 'KERNEL.BAD_ERROR_BODY') {
-      return new AppError('INTERNAL', 'KERNEL.REMOTE_CALL_REFUSED', `${this.url} refused the call ${this.name}.${operation} (${status} ${received.code}: ${received.message})`, {
-        cause: received,
-      });
+      // The message reaches the public client: it names no URL and no reason; the logged cause has both.
+      const cause = new Error(`${this.url} refused the call ${this.name}.${operation}: ${status} ${received.code}: ${received.message}`, { cause: received });
+      return new AppError('INTERNAL', 'KERNEL.REMOTE_CALL_REFUSED', `a call to module ${this.name} was refused (the logs say why)`, { cause });
     }
     return received;
   }
