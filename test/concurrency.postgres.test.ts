@@ -92,7 +92,7 @@ describe.each([
     const wallets = await Promise.all(Array.from({ length: 20 }, () => shop.createWallet(50_000)));
 
     const placed = await Promise.all(
-      Array.from({ length: 200 }, (_, i) => shopFor(i).placeOrder(wallets[i % wallets.length]!.customerId, [{ productId: product.id, quantity: 1 }])),
+      Array.from({ length: 200 }, (_, i) => shopFor(i).placeOrderAccepted(wallets[i % wallets.length]!.customerId, [{ productId: product.id, quantity: 1 }])),
     );
     expect(placed.map((p) => p.status)).toEqual(Array(200).fill(202));
     const orderIds = placed.map((p) => p.body.id as string);
@@ -119,7 +119,7 @@ describe.each([
     const wallets = await Promise.all(Array.from({ length: 8 }, () => shop.createWallet(3_000)));
     const placed = await Promise.all(
       Array.from({ length: 120 }, (_, i) =>
-        shopFor(i).placeOrder(wallets[i % wallets.length]!.customerId, [
+        shopFor(i).placeOrderAccepted(wallets[i % wallets.length]!.customerId, [
           { productId: products[i % 2]!.id, quantity: 1 },
           { productId: products[(i + 1) % 2]!.id, quantity: 1 + (i % 2) },
         ]),
