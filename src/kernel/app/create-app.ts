@@ -31,6 +31,9 @@ import { frontHandler } from './front-handler.js';
 import { openDatabase } from './open-database.js';
 import { consumersOfSystem, wireModules, type WiredModule } from './wire-modules.js';
 
+/** How long a stopping process waits for its in-flight requests before it closes their connections. */
+const DRAIN_TIMEOUT_MS = 10_000;
+
 export interface AppOptions {
   /**
    * The modules whose code this codebase holds, as listed by the composition
@@ -203,7 +206,13 @@ export async function createApp(options: AppOptions): Promise<App> {
       if (server) {
         const closed = new Promise<void>((done) => server!.close(() => done()));
         server.closeIdleConnections();
-        await closed;
+        // In-flight requests get a while to finish; one that never does (a client or service that hangs) must not keep the process alive.
+        const drained = await Promise.race([closed.then(() => true), new Promise<boolean>((done) => setTimeout(done, DRAIN_TIMEOUT_MS, false).unref())]);
+        if (!drained) {
+          logger.warn({ drainTimeoutMs: DRAIN_TIMEOUT_MS }, 'requests still in flight at shutdown: closing their connections');
+          server.closeAllConnections();
+          await closed;
+        }
         server = undefined;
       }
       await monitor.stop();
