@@ -1,7 +1,7 @@
 import { Agent, type IncomingMessage, type ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { BrokenCircuitError } from 'cockatiel';
-import { createProxyMiddleware } from 'http-proxy-middleware';
+import { createProxyMiddleware, debugProxyErrorsPlugin, proxyEventsPlugin } from 'http-proxy-middleware';
 import type { Logger } from 'pino';
 import { AppError } from '../errors/app-error.js';
 import type { Metrics } from '../health/metrics.js';
@@ -52,6 +52,10 @@ export function createFacade(options: { remote: RemoteModule; processId: string;
   const proxy = createProxyMiddleware<IncomingMessage, ServerResponse>({
     target: remote.url,
     agent,
+    // Without the logger plugin, which builds a URL and a log line for every answer even with no logger:
+    // the facade's own metrics and warnings say what the gateway needs (docs/benchmarks.md).
+    ejectPlugins: true,
+    plugins: [debugProxyErrorsPlugin, proxyEventsPlugin],
     xfwd: true,
     proxyTimeout: remote.timeoutMs,
     on: {
