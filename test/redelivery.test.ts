@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventEnvelope } from '../src/kernel/index.js';
 import { expectInvariants } from './support/invariants.js';
-import type { ShopClient } from './support/shop-client.js';
+import { settledSaga } from './support/settled-saga.js';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { bullmqTopology, pgliteTopology, postgresTopology, TEST_REDIS_URL, testQueuePrefix, type RunningShop } from './support/topologies.js';
@@ -25,33 +25,6 @@ async function publishedEvents(running: RunningShop): Promise<EventEnvelope[]> {
     }
   }
   return events;
-}
-
-/**
- * Runs a small saga to its end (one confirmed order, one declined, one out of
- * stock) and returns what a redelivery must leave unchanged.
- */
-async function settledSaga(shop: ShopClient) {
-  const product = await shop.createProduct(3, 400);
-  const rich = await shop.createWallet(10_000);
-  const poor = await shop.createWallet(100);
-  const placed = await Promise.all([
-    shop.placeOrder(rich.customerId, [{ productId: product.id, quantity: 2 }]),
-    shop.placeOrder(poor.customerId, [{ productId: product.id, quantity: 1 }]),
-    shop.placeOrder(rich.customerId, [{ productId: product.id, quantity: 5 }]),
-  ]);
-  const orderIds = placed.map((p) => p.body.id as string);
-  const orders = await shop.waitSettled(orderIds);
-  await expect.poll(async () => (await shop.getProduct(product.id)).stock, { timeout: 10_000 }).toBe(1);
-  await expect.poll(async () => (await shop.shipmentsOf(orders.find((o) => o.status === 'confirmed')!.id)).length).toBe(1);
-  const state = async () => ({
-    orders: await shop.waitSettled(orderIds),
-    stock: (await shop.getProduct(product.id)).stock,
-    rich: (await shop.getWallet(rich.customerId)).balanceCents,
-    poor: (await shop.getWallet(poor.customerId)).balanceCents,
-    shipments: await Promise.all(orderIds.map((id) => shop.shipmentsOf(id))),
-  });
-  return { state, before: await state() };
 }
 
 describe.each([pgliteTopology(), postgresTopology()])('redelivery on $name', (topology) => {

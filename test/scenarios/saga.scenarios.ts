@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { expectLedgerSettled } from '../support/event-ledger.js';
 import { expectInvariants } from '../support/invariants.js';
+import { settledSaga } from '../support/settled-saga.js';
 import type { RunningSystem, Topology } from '../support/topologies.js';
 
 /**
@@ -167,28 +168,8 @@ export function sagaScenarios<R extends RunningSystem>(topology: Topology<R>, mo
 
     it('relays every event again with no effect', async () => {
       const { shop } = running;
-      const product = await shop.createProduct(3, 400);
-      const rich = await shop.createWallet(10_000);
-      const poor = await shop.createWallet(100);
-      const placed = await Promise.all([
-        shop.placeOrder(rich.customerId, [{ productId: product.id, quantity: 2 }]),
-        shop.placeOrder(poor.customerId, [{ productId: product.id, quantity: 1 }]),
-        shop.placeOrder(rich.customerId, [{ productId: product.id, quantity: 5 }]),
-      ]);
-      const orderIds = placed.map((p) => p.body.id as string);
-      const input = {
-        products: [{ id: product.id, initialStock: 3 }],
-        wallets: [rich, poor].map((w) => ({ customerId: w.customerId, initialBalance: w.balanceCents })),
-        orderIds,
-      };
+      const { orderIds, input, state, before } = await settledSaga(shop);
       await expectInvariants(shop, input, { ledger: running.ledger });
-      const state = async () => ({
-        orders: await shop.waitSettled(orderIds),
-        stock: (await shop.getProduct(product.id)).stock,
-        balances: [(await shop.getWallet(rich.customerId)).balanceCents, (await shop.getWallet(poor.customerId)).balanceCents],
-        shipments: await Promise.all(orderIds.map(async (id) => (await shop.shipmentsOf(id)).length)),
-      });
-      const before = await state();
       const settled = await expectLedgerSettled(running.ledger);
       expect(await running.unpublishAll()).toBeGreaterThanOrEqual(orderIds.length * 3);
       // Relayed again: the inboxes keep one row per event and handler, and nothing changes.
