@@ -9,6 +9,7 @@ import { ServiceTokenIssuer } from '../src/kernel/remote/service-token.js';
 import { BREAKER_THRESHOLD } from '../src/kernel/remote/remote-module.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
 import { ShopClient } from './support/shop-client.js';
+import { splitProcessEnv } from './support/split-topology.js';
 import { dropRedisPrefix, TEST_REDIS_URL, testQueuePrefix } from './support/topologies.js';
 
 /**
@@ -129,13 +130,7 @@ async function startGateway(paymentsUrl: string, env: Record<string, string> = {
   const config = loadConfig({
     PORT: '0',
     LOG_LEVEL: 'silent',
-    DATABASE_URL: database.url,
-    EVENT_BUS: 'bullmq',
-    REDIS_URL: TEST_REDIS_URL,
-    EVENT_QUEUE_PREFIX: prefix,
-    MODULES: 'catalog,orders,shipping',
-    SERVICE_URL_PAYMENTS: paymentsUrl,
-    SERVICE_TOKEN_SECRET: SECRET,
+    ...splitProcessEnv({ modules: ['catalog', 'orders', 'shipping'], elsewhere: paymentsUrl, prefix, secret: SECRET, databaseUrl: database.url }),
     REMOTE_BREAKER_HALF_OPEN_MS: '60000',
     ...env,
   });

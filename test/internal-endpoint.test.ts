@@ -8,6 +8,7 @@ import { ServiceTokenIssuer } from '../src/kernel/remote/service-token.js';
 import { startChildApp, type ChildApp } from './support/child-app.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
 import { ShopClient, type HttpResult } from './support/shop-client.js';
+import { splitProcessEnv } from './support/split-topology.js';
 import { dropRedisPrefix, TEST_REDIS_URL, testQueuePrefix } from './support/topologies.js';
 
 /**
@@ -39,17 +40,7 @@ beforeAll(async () => {
   database = await createTestDatabase('mmk_internal');
   prefix = testQueuePrefix();
   const nowhere = await unusedUrl();
-  catalog = await startChildApp({
-    DATABASE_URL: database.url,
-    EVENT_BUS: 'bullmq',
-    REDIS_URL: TEST_REDIS_URL,
-    EVENT_QUEUE_PREFIX: prefix,
-    MODULES: 'catalog',
-    SERVICE_URL_ORDERS: nowhere,
-    SERVICE_URL_PAYMENTS: nowhere,
-    SERVICE_URL_SHIPPING: nowhere,
-    SERVICE_TOKEN_SECRET: SECRET,
-  });
+  catalog = await startChildApp(splitProcessEnv({ modules: ['catalog'], elsewhere: nowhere, prefix, secret: SECRET, databaseUrl: database.url }));
   shop = new ShopClient(catalog.url);
   product = await shop.createProduct(5, 1_234);
 });

@@ -15,6 +15,7 @@ import { paymentsModule } from '../src/modules/payments/index.js';
 import { shippingModule } from '../src/modules/shipping/index.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
 import { ShopClient } from './support/shop-client.js';
+import { splitProcessEnv } from './support/split-topology.js';
 import { dropRedisPrefix, TEST_REDIS_URL, testQueuePrefix } from './support/topologies.js';
 
 /**
@@ -70,15 +71,7 @@ beforeAll(async () => {
   const config = loadConfig({
     PORT: '0',
     LOG_LEVEL: 'silent',
-    DATABASE_URL: database.url,
-    EVENT_BUS: 'bullmq',
-    REDIS_URL: TEST_REDIS_URL,
-    EVENT_QUEUE_PREFIX: prefix,
-    MODULES: 'catalog',
-    SERVICE_URL_ORDERS: nowhere,
-    SERVICE_URL_PAYMENTS: nowhere,
-    SERVICE_URL_SHIPPING: nowhere,
-    SERVICE_TOKEN_SECRET: SECRET,
+    ...splitProcessEnv({ modules: ['catalog'], elsewhere: nowhere, prefix, secret: SECRET, databaseUrl: database.url }),
   });
   catalogApp = await createApp({ modules: [recordingCatalog, ordersModule, paymentsModule, shippingModule], config, topologyFile: SHOP_TOPOLOGY_FILE });
   catalogUrl = (await catalogApp.start()).url;

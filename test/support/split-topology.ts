@@ -31,6 +31,31 @@ export async function freePort(): Promise<number> {
 /** Several processes start at once on a small machine, each compiling the app with tsx. */
 const START_TIMEOUT_MS = 120_000;
 
+/**
+ * The settings of one process of a split shop on the test machine: it runs
+ * `modules` and finds every other module at `elsewhere` (one URL for all, or
+ * one per module), on BullMQ under `prefix`.
+ */
+export function splitProcessEnv(options: {
+  modules: readonly string[];
+  elsewhere: string | Readonly<Record<string, string>>;
+  prefix: string;
+  secret: string;
+  databaseUrl?: string;
+}): Record<string, string> {
+  const { modules, elsewhere } = options;
+  const urlOf = (module: string) => (typeof elsewhere === 'string' ? elsewhere : elsewhere[module]!);
+  return {
+    ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
+    EVENT_BUS: 'bullmq',
+    REDIS_URL: TEST_REDIS_URL,
+    EVENT_QUEUE_PREFIX: options.prefix,
+    MODULES: modules.length === 0 ? 'none' : modules.join(','),
+    SERVICE_TOKEN_SECRET: options.secret,
+    ...Object.fromEntries(SHOP_MODULE_NAMES.filter((m) => !modules.includes(m)).map((m) => [`SERVICE_URL_${m.toUpperCase()}`, urlOf(m)])),
+  };
+}
+
 /** The secret every process of a test system shares. */
 export const TEST_SERVICE_SECRET = `test-secret-${randomBytes(16).toString('hex')}`;
 
@@ -80,25 +105,17 @@ export function splitTopology(
           if (plan.modules.length > 0) databases.set(plan.name, await createTestDatabase('mmk_split'));
           urls.set(plan.name, `http://127.0.0.1:${await freePort()}`);
         }
+        const homeUrls = Object.fromEntries(SHOP_MODULE_NAMES.map((m) => [m, urls.get(moduleHome.get(m)!)!]));
         for (const plan of plans) {
-          const serviceUrls = Object.fromEntries(
-            SHOP_MODULE_NAMES.filter((m) => !plan.modules.includes(m)).map((m) => [`SERVICE_URL_${m.toUpperCase()}`, urls.get(moduleHome.get(m)!)!]),
-          );
           envs.set(plan.name, {
             PORT: new URL(urls.get(plan.name)!).port,
-            ...(databases.has(plan.name) ? { DATABASE_URL: databases.get(plan.name)!.url } : {}),
-            EVENT_BUS: 'bullmq',
-            REDIS_URL: TEST_REDIS_URL,
-            EVENT_QUEUE_PREFIX: prefix,
-            MODULES: plan.modules.length === 0 ? 'none' : plan.modules.join(','),
-            SERVICE_TOKEN_SECRET: TEST_SERVICE_SECRET,
+            ...splitProcessEnv({ modules: plan.modules, elsewhere: homeUrls, prefix, secret: TEST_SERVICE_SECRET, databaseUrl: databases.get(plan.name)?.url }),
             EVENT_RELAY_POLL_MS: '200',
             // The scenarios load a 2-core machine with many processes: a call that is slow is not a failure here
             // (the failure tests set their own short timeout).
             REMOTE_TIMEOUT_MS: '15000',
             // Many processes, and another test file beside them: stay well inside PostgreSQL's 100 connections.
             DATABASE_POOL_MAX: '3',
-            ...serviceUrls,
             ...extraEnv,
             ...plan.env,
           });
