@@ -40,6 +40,17 @@ export function newRequestId(): string {
 }
 
 /**
+ * The request id a request carries in `x-request-id` when it is usable
+ * (1–128 letters, digits and `_ . : -`), else a new one.
+ *
+ * @example
+ * const correlationId = requestIdOf(req.headers['x-request-id']);
+ */
+export function requestIdOf(given: string | string[] | undefined): string {
+  return typeof given === 'string' && ACCEPTED_ID.test(given) ? given : newRequestId();
+}
+
+/**
  * The kit's state of this request, made on first use: takes the request id
  * from `x-request-id` (or makes one), echoes it and keeps it as the request's
  * correlation id, and notes when the kit first saw the request. The kit calls
@@ -52,8 +63,7 @@ export function requestStateOf(req: Request, res: Response): RequestState {
   let state = locals[STATE] as RequestState | undefined;
   if (state === undefined) {
     const startedAt = performance.now();
-    const given = req.headers['x-request-id'];
-    const correlationId = typeof given === 'string' && ACCEPTED_ID.test(given) ? given : newRequestId();
+    const correlationId = requestIdOf(req.headers['x-request-id']);
     if (!res.headersSent) res.setHeader('x-request-id', correlationId);
     state = { startedAt, context: { correlationId }, route: undefined };
     locals[STATE] = state;

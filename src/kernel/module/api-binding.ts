@@ -21,7 +21,8 @@ export function bindEach<C extends ApiContract>(
   return api as ApiOf<C>;
 }
 
-function parseOrThrow(contract: ApiContract, name: string, side: 'input' | 'output', value: unknown): unknown {
+/** The value as the contract's schema reads it, or the module's `INVALID_INPUT` (400) / `INVALID_OUTPUT` (500) error. */
+export function parseOrThrow(contract: ApiContract, name: string, side: 'input' | 'output', value: unknown): unknown {
   const result = contract.operations[name]![side].safeParse(value);
   if (result.success) return result.data;
   const kind = side === 'input' ? 'BAD_REQUEST' : 'INTERNAL';

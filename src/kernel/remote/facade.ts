@@ -5,14 +5,12 @@ import { createProxyMiddleware, debugProxyErrorsPlugin, proxyEventsPlugin } from
 import type { Logger } from 'pino';
 import { AppError } from '../errors/app-error.js';
 import type { Metrics } from '../health/metrics.js';
-import { newRequestId } from '../http/request-context.js';
+import { requestIdOf } from '../http/request-context.js';
 import { sendJson } from '../http/send-json.js';
 import type { RemoteModule } from './remote-module.js';
 
 /** Marks a request a facade has proxied; a second facade refuses it (508) instead of sending it round in a loop. */
 export const FACADE_HEADER = 'x-mmk-proxied-by';
-
-const ACCEPTED_ID = /^[\w.:-]{1,128}$/;
 
 /** Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1). */
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'upgrade'];
@@ -98,8 +96,7 @@ export function createFacade(options: { remote: RemoteModule; processId: string;
 
   return function facade(req, res) {
     const started = performance.now();
-    const given = req.headers['x-request-id'];
-    if (typeof given !== 'string' || !ACCEPTED_ID.test(given)) req.headers['x-request-id'] = newRequestId();
+    req.headers['x-request-id'] = requestIdOf(req.headers['x-request-id']);
     if (req.headers[FACADE_HEADER] !== undefined) {
       fail(req, res, new AppError('LOOP_DETECTED', 'KERNEL.PROXY_LOOP', `a request for module ${remote.name} was proxied twice: check that SERVICE_URL_${remote.name.toUpperCase()} points at the process that runs it`));
       return;

@@ -3,15 +3,14 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { AppError } from '../errors/app-error.js';
 import type { Metrics } from '../health/metrics.js';
-import { newRequestId } from '../http/request-context.js';
+import { requestIdOf } from '../http/request-context.js';
 import { sendJson } from '../http/send-json.js';
+import { parseOrThrow } from '../module/api-binding.js';
 import type { ApiContract } from '../module/contract.js';
 import type { ServiceTokenVerifier } from './service-token.js';
 
 /** Largest body `POST /internal/<module>/<operation>` reads. */
 export const INTERNAL_BODY_LIMIT = 1024 * 1024;
-
-const ACCEPTED_ID = /^[\w.:-]{1,128}$/;
 
 type Implementation = Record<string, (input: unknown, context: { correlationId: string }) => Promise<unknown>>;
 
@@ -61,12 +60,8 @@ const tooLarge = (limit: number) => new AppError('PAYLOAD_TOO_LARGE', 'HTTP.PAYL
  */
 export function internalEndpoint(options: InternalEndpointOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const { apis, known, verifier, metrics, logger } = options;
-  const routeMetrics = new Map<string, ReturnType<Metrics['httpRoute']>>();
-  const metricOf = (route: string) => {
-    let metric = routeMetrics.get(route);
-    if (!metric) routeMetrics.set(route, (metric = metrics.httpRoute('POST', route)));
-    return metric;
-  };
+  // metrics.httpRoute keeps one handle per route: looking it up per call is a map lookup.
+  const metricOf = (route: string) => metrics.httpRoute('POST', route);
 
   async function serve(req: IncomingMessage, res: ServerResponse, correlationId: string): Promise<string> {
     const path = (req.url ?? '').split('?', 1)[0]!;
@@ -94,20 +89,14 @@ export function internalEndpoint(options: InternalEndpointOptions): (req: Incomi
     } catch {
       throw new AppError('BAD_REQUEST', 'HTTP.MALFORMED_JSON', 'request body is not valid JSON');
     }
-    const definition = api.contract.operations[operation]!;
-    const parsed = definition.input.safeParse(input);
-    if (!parsed.success) {
-      throw new AppError('BAD_REQUEST', `${module.toUpperCase()}.INVALID_INPUT`, `${module}.${operation}: invalid input`, { details: parsed.error.issues });
-    }
-    const output = await api.implementation[operation]!(parsed.data, { correlationId });
+    const output = await api.implementation[operation]!(parseOrThrow(api.contract, operation, 'input', input), { correlationId });
     sendJson(res, 200, output ?? null);
     return route;
   }
 
   return function internalApi(req, res) {
     const started = performance.now();
-    const given = req.headers['x-request-id'];
-    const correlationId = typeof given === 'string' && ACCEPTED_ID.test(given) ? given : newRequestId();
+    const correlationId = requestIdOf(req.headers['x-request-id']);
     res.setHeader('x-request-id', correlationId);
     serve(req, res, correlationId).then(
       (route) => metricOf(route).observe(res.statusCode, (performance.now() - started) / 1000),

@@ -20,6 +20,7 @@ import { Pool } from 'undici';
 import { AppError } from '../errors/app-error.js';
 import type { Metrics } from '../health/metrics.js';
 import type { CallContext } from '../context/call-context.js';
+import { parseOrThrow } from '../module/api-binding.js';
 import type { ModuleContract } from '../module/contract.js';
 import type { ServiceTokenIssuer } from './service-token.js';
 
@@ -116,13 +117,10 @@ export class RemoteModule {
    * service answers crosses with its status and code.
    */
   async call(caller: string, operation: string, input: unknown, context: CallContext | undefined): Promise<unknown> {
-    const definition = this.#contract.api?.operations[operation];
-    if (!definition) throw new AppError('INTERNAL', 'KERNEL.UNKNOWN_OPERATION', `${this.name} has no operation ${operation}`);
-    const parsedInput = definition.input.safeParse(input);
-    if (!parsedInput.success) {
-      throw new AppError('BAD_REQUEST', `${this.name.toUpperCase()}.INVALID_INPUT`, `${this.name}.${operation}: invalid input`, { details: parsedInput.error.issues });
-    }
-    const body = JSON.stringify(parsedInput.data ?? null);
+    const api = this.#contract.api;
+    const definition = api?.operations[operation];
+    if (!api || !definition) throw new AppError('INTERNAL', 'KERNEL.UNKNOWN_OPERATION', `${this.name} has no operation ${operation}`);
+    const body = JSON.stringify(parseOrThrow(api, operation, 'input', input) ?? null);
     const headers: Record<string, string> = {
       'content-type': 'application/json',
       authorization: `Bearer ${await this.#tokens.tokenFor(caller, this.name)}`,
@@ -143,12 +141,10 @@ export class RemoteModule {
         outcome = answer.status >= 500 ? 'failed' : 'error';
         throw this.#answeredError(operation, answer.status, parseJson(answer.text));
       }
-      const output = definition.output.safeParse(parseJson(answer.text));
-      if (!output.success) {
-        outcome = 'invalid';
-        throw new AppError('INTERNAL', `${this.name.toUpperCase()}.INVALID_OUTPUT`, `${this.name}.${operation}: invalid output`, { details: output.error.issues });
-      }
-      return output.data;
+      outcome = 'invalid';
+      const output = parseOrThrow(api, operation, 'output', parseJson(answer.text));
+      outcome = 'ok';
+      return output;
     } catch (error) {
       if (error instanceof AppError) throw error;
       if (error instanceof BrokenCircuitError) {
