@@ -45,10 +45,11 @@ export function createConfig(root = process.cwd()) {
       },
       {
         name: 'outside-code-uses-module-entry-points',
-        comment: 'Code outside a module (composition root, tests, tools) sees only its index.ts: import that instead of its files.',
+        comment:
+          "Code outside a module sees only its entry points: index.ts (its contract) and module.ts (its implementation, for the composition root, tests and an extracted service). Import one of those instead of its files.",
         severity: 'error',
         from: { pathNot: '^src/modules/' },
-        to: { path: '^src/modules/[^/]+/', pathNot: '^src/modules/[^/]+/index\\.ts$' },
+        to: { path: '^src/modules/[^/]+/', pathNot: '^src/modules/[^/]+/(index|module)\\.ts$' },
       },
       {
         name: 'no-circular',

@@ -3,7 +3,7 @@ import {
   AppError, ConfigError, countDeadLetters, createApp, createLogger, getDeadLetter, isDeadLetterId, listDeadLetters, loadConfig, outboxBacklog,
   replayDeadLetter, type App, type DeadLetter,
 } from '../kernel/index.js';
-import { SHOP_MODULES, SHOP_TOPOLOGY_FILE } from '../app.js';
+import { SHOP_EXTRACTED, SHOP_MODULES, SHOP_TOPOLOGY_FILE } from '../app.js';
 
 /** `npm run events -- <command>`: the operator's view of dead letters and outbox backlogs (docs/operations.md). */
 const MODULES: string[] = SHOP_MODULES.map((m) => m.name);
@@ -41,7 +41,7 @@ function positiveInt(value: string): number {
  */
 async function withApp(fn: (app: App) => Promise<void>): Promise<void> {
   const config = loadConfig({ LOG_LEVEL: 'error', ...process.env });
-  const app = await createApp({ modules: SHOP_MODULES, config, topologyFile: SHOP_TOPOLOGY_FILE, logger: createLogger(config.logLevel, process.stderr) });
+  const app = await createApp({ modules: SHOP_MODULES, contracts: SHOP_EXTRACTED, config, topologyFile: SHOP_TOPOLOGY_FILE, logger: createLogger(config.logLevel, process.stderr) });
   try {
     await fn(app);
   } finally {

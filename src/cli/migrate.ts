@@ -1,10 +1,10 @@
 import { AppError, ConfigError, createApp, loadConfig } from '../kernel/index.js';
-import { SHOP_MODULES, SHOP_TOPOLOGY_FILE } from '../app.js';
+import { SHOP_EXTRACTED, SHOP_MODULES, SHOP_TOPOLOGY_FILE } from '../app.js';
 
 /** `npm run migrate`: brings the schema of every module this process runs (its topology) up to date and reports per module. */
 async function migrate(): Promise<number> {
   const config = loadConfig({ LOG_LEVEL: 'warn', ...process.env });
-  const app = await createApp({ modules: SHOP_MODULES, config, topologyFile: SHOP_TOPOLOGY_FILE });
+  const app = await createApp({ modules: SHOP_MODULES, contracts: SHOP_EXTRACTED, config, topologyFile: SHOP_TOPOLOGY_FILE });
   try {
     const results = await app.migrate();
     for (const result of results) {

@@ -1,20 +1,8 @@
-import { defineModule } from '../../kernel/index.js';
-import { catalogContract } from './catalog.contract.js';
-import { createCatalogService } from './internal/catalog-service.js';
-import { catalogRoutes } from './internal/catalog.routes.js';
-import { releaseStock, reserveStock } from './internal/stock.handlers.js';
-
+/**
+ * The public surface of catalog: its contract (API, events, the events it
+ * consumes). Other modules import this file only (the composition root and
+ * tests also import module.ts, the implementation entry). It stays
+ * here when `npm run extract -- catalog` moves the implementation
+ * (module.ts and internal/) to extracted/catalog/.
+ */
 export { catalogApi, catalogContract, Product, OrderLine, StockReserved, StockReservationFailed, type CatalogApi } from './catalog.contract.js';
-
-/** Catalog: products, their prices and their stock; reserves and releases units for orders. */
-export const catalogModule = defineModule({
-  ...catalogContract,
-  setup(ctx) {
-    const service = createCatalogService(ctx.db);
-    return {
-      api: service,
-      routes: catalogRoutes(service),
-      handlers: [reserveStock, releaseStock],
-    };
-  },
-});

@@ -1,17 +1,8 @@
-import { defineModule } from '../../kernel/index.js';
-import { catalogApi } from '../catalog/index.js';
-import { ordersContract } from './orders.contract.js';
-import { createOrderService } from './internal/order-service.js';
-import { ordersRoutes } from './internal/orders.routes.js';
-import { settleOrderHandlers } from './internal/settle-order.handlers.js';
-
+/**
+ * The public surface of orders: its contract (API, events, the events it
+ * consumes). Other modules import this file only (the composition root and
+ * tests also import module.ts, the implementation entry). It stays
+ * here when `npm run extract -- orders` moves the implementation
+ * (module.ts and internal/) to extracted/orders/.
+ */
 export { ordersContract, Order, OrderPlaced, OrderConfirmed, OrderCancelled, OrderStatus, CancelReason } from './orders.contract.js';
-
-/** Orders: takes orders, prices them through catalog, and follows the saga to confirmed or cancelled. */
-export const ordersModule = defineModule({
-  ...ordersContract,
-  setup(ctx) {
-    const service = createOrderService(ctx.db, ctx.events, ctx.api(catalogApi));
-    return { routes: ordersRoutes(service), handlers: settleOrderHandlers };
-  },
-});

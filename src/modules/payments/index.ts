@@ -1,15 +1,8 @@
-import { defineModule } from '../../kernel/index.js';
-import { paymentsContract } from './payments.contract.js';
-import { capturePayment } from './internal/capture-payment.handler.js';
-import { createWalletService } from './internal/wallet-service.js';
-import { paymentsRoutes } from './internal/payments.routes.js';
-
+/**
+ * The public surface of payments: its contract (API, events, the events it
+ * consumes). Other modules import this file only (the composition root and
+ * tests also import module.ts, the implementation entry). It stays
+ * here when `npm run extract -- payments` moves the implementation
+ * (module.ts and internal/) to extracted/payments/.
+ */
 export { paymentsContract, Wallet, PaymentCaptured, PaymentDeclined } from './payments.contract.js';
-
-/** Payments: customer wallets, debited when an order's stock is reserved. */
-export const paymentsModule = defineModule({
-  ...paymentsContract,
-  setup(ctx) {
-    return { routes: paymentsRoutes(createWalletService(ctx.db)), handlers: [capturePayment] };
-  },
-});

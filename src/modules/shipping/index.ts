@@ -1,14 +1,8 @@
-import { defineModule } from '../../kernel/index.js';
-import { shippingContract } from './shipping.contract.js';
-import { createShipment } from './internal/create-shipment.handler.js';
-import { shippingRoutes } from './internal/shipping.routes.js';
-
+/**
+ * The public surface of shipping: its contract (API, events, the events it
+ * consumes). Other modules import this file only (the composition root and
+ * tests also import module.ts, the implementation entry). It stays
+ * here when `npm run extract -- shipping` moves the implementation
+ * (module.ts and internal/) to extracted/shipping/.
+ */
 export { shippingContract, Shipment } from './shipping.contract.js';
-
-/** Shipping: one shipment for every confirmed order. */
-export const shippingModule = defineModule({
-  ...shippingContract,
-  setup(ctx) {
-    return { routes: shippingRoutes(ctx.db), handlers: [createShipment] };
-  },
-});
