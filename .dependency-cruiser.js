@@ -27,7 +27,9 @@ export function declaredDependencyRules(manifests) {
       `${name} may import only ${dependsOn.length ? dependsOn.join(', ') : 'no other module'} (src/modules/${name}/module.json). ` +
       'Add the module to its "dependsOn" if the dependency is intended, or talk through an event instead.',
     severity: 'error',
-    from: { path: `^src/modules/${escape(name)}/` },
+    // Its code wherever it lives (src/modules or, once extracted, extracted/); the service's entry, a composition root
+    // that names every contract for the event routing, excepted.
+    from: { path: `^(src/modules|extracted)/${escape(name)}/`, pathNot: `^extracted/${escape(name)}/src/main\\.ts$` },
     to: { path: '^src/modules/', pathNot: `^src/modules/(${[name, ...dependsOn].map(escape).join('|')})/` },
   }));
 }
@@ -48,8 +50,24 @@ export function createConfig(root = process.cwd()) {
         comment:
           "Code outside a module sees only its entry points: index.ts (its contract) and module.ts (its implementation, for the composition root, tests and an extracted service). Import one of those instead of its files.",
         severity: 'error',
-        from: { pathNot: '^src/modules/' },
+        from: { pathNot: '^(src/modules|extracted)/' },
         to: { path: '^src/modules/[^/]+/', pathNot: '^src/modules/[^/]+/(index|module)\\.ts$' },
+      },
+      {
+        name: 'extracted-code-sees-contracts-only',
+        comment:
+          "An extracted service holds its module's code; of src/modules it may import its own contract half (index.ts, <module>.contract.ts, module.json) and other modules' index.ts, never code that runs in another process.",
+        severity: 'error',
+        from: { path: '^extracted/([^/]+)/' },
+        to: { path: '^src/modules/', pathNot: ['^src/modules/$1/(index\\.ts|[^/]+\\.contract\\.ts|module\\.json)$', '^src/modules/[^/]+/index\\.ts$'] },
+      },
+      {
+        name: 'service-entry-reaches-no-other-implementation',
+        comment:
+          "What an extracted service's entry reaches is what it deploys: the kernel, its own module and the contracts it uses. Reaching another module's implementation would run that module twice: use its contract (index.ts) instead.",
+        severity: 'error',
+        from: { path: '^extracted/([^/]+)/src/main\\.ts$' },
+        to: { path: '^(src/modules/[^/]+/(module\\.ts|internal/)|extracted/)', pathNot: '^extracted/$1/', reachable: true },
       },
       {
         name: 'no-circular',
