@@ -14,24 +14,38 @@ export interface ChildApp {
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 
+/** Another command than the repository's `src/main.ts`, e.g. `npm start -w extracted/payments` in a scratch clone. */
+export interface ChildCommand {
+  command: string;
+  args: readonly string[];
+  cwd: string;
+}
+
 /**
- * Runs `src/main.ts` in a child process, as `npm start` does, and resolves
- * once it logged that it listens.
+ * Runs `src/main.ts` in a child process, as `npm start` does (or `command`),
+ * and resolves once it logged that it listens. A `command` runs in a process
+ * group of its own (npm starts node under a shell), which `kill` signals as a
+ * whole, by the group's id.
  */
-export async function startChildApp(env: Record<string, string>, timeoutMs = 60_000): Promise<ChildApp> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
+export async function startChildApp(env: Record<string, string>, timeoutMs = 60_000, command?: ChildCommand): Promise<ChildApp> {
+  const child = spawn(command?.command ?? process.execPath, command?.args ?? ['--import', 'tsx', 'src/main.ts'], {
+    cwd: command?.cwd ?? ROOT,
+    detached: command !== undefined,
     // No grace period on SIGTERM unless a test asks for one: stopping children stays quick.
     env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', SHUTDOWN_GRACE_MS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const signal = (name: NodeJS.Signals) => {
+    if (command && child.pid !== undefined) process.kill(-child.pid, name);
+    else child.kill(name);
+  };
   const lines: string[] = [];
   const stderr: string[] = [];
   child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => {
       // Never leave an orphan behind: a child that did not start is killed by its pid.
-      child.kill('SIGKILL');
+      signal('SIGKILL');
       reject(new Error(`child app did not start in ${timeoutMs} ms: ${stderr.join('')}`));
     }, timeoutMs);
     createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -60,10 +74,10 @@ export async function startChildApp(env: Record<string, string>, timeoutMs = 60_
     process: child,
     lines,
     exited,
-    async kill(signal) {
+    async kill(name) {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       const exited = once(child, 'exit');
-      child.kill(signal);
+      signal(name);
       const [code] = (await exited) as [number | null];
       return code;
     },
