@@ -1,4 +1,4 @@
-import { dirname, posix, relative, resolve } from 'node:path';
+import { posix } from 'node:path';
 import ts from 'typescript';
 
 /** Where files go: repository-relative POSIX paths, old → new, one entry per file. */
@@ -45,9 +45,10 @@ function specifierFor(fromFile: string, target: string, original: string): strin
 /**
  * The source of a file after a set of moves, with every relative specifier
  * pointing at the same file as before: the file itself may have moved
- * (`oldPath` → `newPath`), and so may the files it imports. A specifier that
- * still names the right file is left exactly as written, so moving files
- * back gives back the original bytes. Works on the TypeScript syntax tree,
+ * (`oldPath` → `newPath`), and so may the files it imports. Specifiers are
+ * written in their shortest relative form (the codebase's style), and only
+ * where they change, so moving files back gives back the original bytes.
+ * Works on the TypeScript syntax tree,
  * never on the text with patterns. Returns the source unchanged when there
  * is nothing to do.
  *
@@ -62,8 +63,12 @@ export function rewriteImports(source: string, oldPath: string, newPath: string,
     if (!spec.text.startsWith('./') && !spec.text.startsWith('../')) continue;
     const target = targetOf(oldPath, spec.text);
     const movedTarget = moves.get(target) ?? target;
-    if (targetOf(newPath, spec.text) === movedTarget) continue;
-    out += source.slice(at, spec.start) + specifierFor(newPath, movedTarget, spec.text);
+    // A file that stays keeps every specifier that still names the right file. A moved file gets the shortest
+    // relative form of each: a path that happens to resolve from both places (same depth) would otherwise keep
+    // the other place's spelling, and moving back would not give back the original bytes.
+    const canonical = specifierFor(newPath, movedTarget, spec.text);
+    if (oldPath === newPath ? targetOf(newPath, spec.text) === movedTarget : canonical === spec.text) continue;
+    out += source.slice(at, spec.start) + canonical;
     at = spec.end;
   }
   return at === 0 ? source : out + source.slice(at);
@@ -73,15 +78,3 @@ export function rewriteImports(source: string, oldPath: string, newPath: string,
 export function importsAnyOf(source: string, path: string, moves: FileMoves): boolean {
   return moduleSpecifiers(path, source).some((s) => (s.text.startsWith('./') || s.text.startsWith('../')) && moves.has(targetOf(path, s.text)));
 }
-
-/** A repository-relative POSIX path of an absolute one. */
-export function repoPath(root: string, absolute: string): string {
-  return relative(root, absolute).split('\\').join('/');
-}
-
-/** The absolute path of a repository-relative one. */
-export function absolutePath(root: string, path: string): string {
-  return resolve(root, path);
-}
-
-export { dirname };
