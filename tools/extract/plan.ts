@@ -153,7 +153,8 @@ export function planAbsorb(root: string, module: string): Plan {
       .filter((path) => existsSync(join(root, path)))
       .map((path): Step => ({ kind: 'delete', path, content: readFileSync(join(root, path), 'utf8'), why: 'generated service file' })),
     ...dirs.map((d): Step => ({ kind: 'move', from: d.from, to: d.to })),
-    ...importRewrites(root, files, new Set([COMPOSITION_FILE])),
+    // The service's entry goes with the service: it is deleted above, not rewritten.
+    ...importRewrites(root, files, new Set([COMPOSITION_FILE, ...generated.keys()])),
     ...compositionEdit(root, modules, extracted, `the monolith holds ${module}'s code again`),
     topologyEdit(root, (f) => (f.modules[module] = { location: 'local' }), `${module} runs in the monolith again`),
     { kind: 'lockfile', why: `package-lock.json forgets the workspace extracted/${module}` },
