@@ -6,6 +6,10 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 export const DEFAULT_PORT = 3000;
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 export const DEFAULT_DATA_DIR = '.data';
+/** A week: far beyond any automatic redelivery, and long enough to republish after a problem found after a long weekend (docs/operations.md). */
+export const DEFAULT_EVENT_RETENTION_HOURS = 168;
+const MAX_RETENTION_HOURS = 87_600;
+const RETENTION_MESSAGE = `expected a whole number of hours from 1 to ${MAX_RETENTION_HOURS}, or 0 or "off" to keep every event`;
 
 const integer = (min: number, max: number) =>
   z.string().regex(/^\d+$/, `expected an integer between ${min} and ${max}`).transform(Number)
@@ -36,6 +40,12 @@ const schema = z.object({
   EVENT_WORKER_CONCURRENCY: integer(1, 1_000).default(16),
   EVENT_LOCK_MS: integer(1_000, 3_600_000).default(30_000),
   EVENT_RELAY_POLL_MS: integer(10, 600_000).default(1_000),
+  EVENT_RETENTION_HOURS: z
+    .string()
+    .regex(/^(off|\d+)$/, RETENTION_MESSAGE)
+    .transform((v) => (v === 'off' ? 0 : Number(v)))
+    .pipe(z.number().int().max(MAX_RETENTION_HOURS, RETENTION_MESSAGE))
+    .default(DEFAULT_EVENT_RETENTION_HOURS),
   DATABASE_NESTING_CHECK: z.enum(['on', 'off'], { error: 'expected "on" or "off"' }).optional(),
   EVENT_HANDLER_CONCURRENCY: integer(1, 64).default(4),
   SHUTDOWN_GRACE_MS: integer(0, 600_000).default(5_000),
@@ -80,6 +90,12 @@ export interface Config {
    * by a crashed process or a process without a relay.
    */
   eventRelayPollMs: number;
+  /**
+   * Published outbox rows of events older than this many hours are purged in
+   * the background, and inbox records an hour later; 0 keeps everything. The
+   * same value in every process; `events republish` reaches back this far only.
+   */
+  eventRetentionHours: number;
   /**
    * On PostgreSQL, refuse database work started inside open database work
    * (`KERNEL.NESTED_DB_ACCESS`). Costs every promise a hook on Node 20, so it
@@ -181,6 +197,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     eventWorkerConcurrency: s.EVENT_WORKER_CONCURRENCY,
     eventLockMs: s.EVENT_LOCK_MS,
     eventRelayPollMs: s.EVENT_RELAY_POLL_MS,
+    eventRetentionHours: s.EVENT_RETENTION_HOURS,
     databaseNestingCheck: (s.DATABASE_NESTING_CHECK ?? (s.NODE_ENV === 'production' ? 'off' : 'on')) === 'on',
     eventHandlerConcurrency: s.EVENT_HANDLER_CONCURRENCY,
     shutdownGraceMs: s.SHUTDOWN_GRACE_MS,

@@ -32,6 +32,8 @@ export interface Metrics {
   readonly eventLag: Gauge;
   /** Requests refused by admission control, per route. */
   readonly requestsShed: Counter<'route'>;
+  /** Rows deleted by the retention purger (`EVENT_RETENTION_HOURS`), per module and table (`outbox`, `inbox`). */
+  readonly eventsPurged: Counter<'module' | 'table'>;
   /** Calls to remote modules (API operations, and `proxy` for the facade) by outcome, with their duration. */
   readonly remoteCalls: Histogram<'module' | 'operation' | 'outcome'>;
   /** State of each remote module's circuit breaker: 0 closed, 1 open, 2 half-open. */
@@ -148,5 +150,11 @@ export function createMetrics(): Metrics {
     }),
     remoteBreaker: new Gauge({ name: 'remote_breaker_state', help: 'Circuit breaker of each remote module: 0 closed, 1 open, 2 half-open', labelNames: ['module'] as const, registers: [registry] }),
     requestsShed: new Counter({ name: 'http_requests_shed_total', help: 'Requests refused with 429 by admission control, per route', labelNames: ['route'] as const, registers: [registry] }),
+    eventsPurged: new Counter({
+      name: 'event_rows_purged_total',
+      help: 'Published outbox rows and inbox records deleted once older than the retention, per module and table',
+      labelNames: ['module', 'table'] as const,
+      registers: [registry],
+    }),
   };
 }
