@@ -47,6 +47,8 @@ export function kitPipeline(job: EventsJob, recorder: Recorder, bus: 'bullmq' | 
       REDIS_URL: job.redisUrl,
       EVENT_QUEUE_PREFIX: job.keyPrefix,
       EVENT_RELAY: relay ? 'on' : 'off',
+      // The bench's Redis keeps nothing on disk; production mode refuses that unless accepted.
+      REDIS_VOLATILE_OK: 'true',
     });
     let ctx: ModuleContext | undefined;
     const app = await createApp({

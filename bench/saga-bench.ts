@@ -128,7 +128,8 @@ async function startShop(root: string, env: Record<string, string>): Promise<Sho
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts'], {
     cwd: root,
-    env: { ...process.env, NODE_ENV: 'production', LOG_LEVEL: 'info', PORT: '0', SHUTDOWN_GRACE_MS: '0', ...env },
+    // REDIS_VOLATILE_OK: the bench's Redis keeps nothing on disk, which production mode otherwise refuses.
+    env: { ...process.env, NODE_ENV: 'production', REDIS_VOLATILE_OK: 'true', LOG_LEVEL: 'info', PORT: '0', SHUTDOWN_GRACE_MS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

@@ -1,15 +1,28 @@
 import { Command, InvalidArgumentError } from 'commander';
 import {
   AppError, ConfigError, countDeadLetters, createApp, createLogger, getDeadLetter, isDeadLetterId, listDeadLetters, loadConfig, outboxBacklog,
-  replayDeadLetter, type App, type DeadLetter,
+  replayDeadLetter, republishSince, type App, type DeadLetter,
 } from '../kernel/index.js';
 import { SHOP_EXTRACTED, SHOP_MODULES, SHOP_TOPOLOGY_FILE } from '../app.js';
 
 /** `npm run events -- <command>`: the operator's view of dead letters and outbox backlogs (docs/operations.md). */
 const MODULES: string[] = SHOP_MODULES.map((m) => m.name);
 
-/** A mistake of the caller: one line on stderr, exit code 1, no stack. Checked before any connection is opened where possible. */
-class UsageError extends Error {}
+/** A mistake of the caller: one line on stderr, exit code 1 (2 for `republish`), no stack. Checked before any connection is opened where possible. */
+class UsageError extends Error {
+  constructor(message: string, readonly exitCode = 1) {
+    super(message);
+  }
+}
+
+/** Runs `fn`, turning its usage errors into refusals with exit code 2. */
+async function refusingWith2(fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (error) {
+    throw error instanceof UsageError ? new UsageError(error.message, 2) : error;
+  }
+}
 
 function modulesOf(name: string | undefined): string[] {
   if (name === undefined) return MODULES;
@@ -167,6 +180,51 @@ program
     }),
   );
 
+const RELATIVE_TIME = /^(\d+)(s|m|h|d)$/;
+const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** `--since`: an ISO 8601 time (`2026-11-22T02:50:00Z`, a date alone is midnight UTC) or an age back from now (`90s`, `15m`, `2h`, `1d`). */
+function parseSince(value: string | undefined, now: number): Date {
+  if (value === undefined) throw new UsageError('republish needs --since <time>: the time from which published events are handed over again, an ISO time (2026-11-22T02:50:00Z) or an age (15m, 2h, 1d); pick one before the broker lost them');
+  const relative = RELATIVE_TIME.exec(value);
+  if (relative) return new Date(now - Number(relative[1]) * UNIT_MS[relative[2] as keyof typeof UNIT_MS]);
+  const date = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(value) ? new Date(value) : undefined;
+  if (!date || Number.isNaN(date.getTime())) {
+    throw new UsageError(`--since "${value}" is not a time: give an ISO time such as 2026-11-22T02:50:00Z or an age such as 15m, 2h or 1d`);
+  }
+  if (date.getTime() > now) throw new UsageError(`--since ${date.toISOString()} is in the future: no event was published after it yet; give a time before the broker lost its events`);
+  return date;
+}
+
+program
+  .command('republish')
+  .description('hand the events published since --since back to the relays, after the broker lost them (a Redis restarted without persistence)')
+  .option('-s, --since <time>', 'an ISO time (2026-11-22T02:50:00Z) or an age back from now (15m, 2h, 1d)')
+  .option('-m, --module <module>', 'only this module (default: every module this process runs)')
+  // Bad input is exit code 2 here, commander's own refusals (unknown option, missing value) included.
+  .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2))
+  .action((options: { since?: string; module?: string }) =>
+    refusingWith2(async () => {
+      const since = parseSince(options.since, Date.now());
+      const modules = modulesOf(options.module);
+      const config = loadConfig({ LOG_LEVEL: 'error', ...process.env });
+      if (config.eventBus !== 'bullmq') {
+        throw new UsageError('republish is for EVENT_BUS=bullmq: on the memory bus an event is marked published only once its handlers handled it, so no broker can have lost it; run the command with the settings of the servers (EVENT_BUS, REDIS_URL, DATABASE_URL, MODULES)');
+      }
+      await withApp(async (app) => {
+        const local = here(app, modules);
+        const counts: number[] = [];
+        for (const m of local) counts.push(await republishSince(app.database.forModule(m), since));
+        if (local.length > 0) printTable([['MODULE', 'REPUBLISHED'], ...local.map((m, i) => [m, String(counts[i])])]);
+        const total = counts.reduce((sum, n) => sum + n, 0);
+        console.log(
+          `${plural(total, 'event')} published since ${time(since)} handed back to the relays of ${plural(counts.filter((n) => n > 0).length, 'module')}; ` +
+            'a running process of each module publishes them again (npm run events -- backlog shows what still waits), and consumers skip what they already handled',
+        );
+      });
+    }),
+  );
+
 /** One line for what the operator can fix (input, settings, an unmigrated or unreachable database); the full error for a bug. */
 function describe(error: unknown): unknown {
   if (error instanceof UsageError) return `events: ${error.message}`;
@@ -183,6 +241,6 @@ program.parseAsync(process.argv).then(
   () => process.exit(process.exitCode ?? 0),
   (error: unknown) => {
     console.error(describe(error));
-    process.exit(1);
+    process.exit(error instanceof UsageError ? error.exitCode : 1);
   },
 );

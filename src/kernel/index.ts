@@ -50,6 +50,14 @@ export {
  * const { pending, oldestAgeMs } = await outboxBacklog(app.database.forModule('orders'));
  */
 export { outboxBacklog } from './events/outbox-store.js';
+/**
+ * Marks the events a module published since a time unpublished again, so the
+ * relays publish them once more (after a broker lost them); returns how many.
+ *
+ * @example
+ * const handed = await republishSince(app.database.forModule('catalog'), new Date(Date.now() - 3_600_000));
+ */
+export { republishSince } from './events/outbox-store.js';
 export { route, type RouteDefinition, type RouteResult } from './http/route.js';
 export { createApp, type App, type AppOptions } from './app/create-app.js';
 export { installShutdown } from './app/shutdown.js';

@@ -300,7 +300,9 @@ function buildHttp({ modules, database, transport, logger, metrics, lifecycle, g
     const shedding = gate.shedding;
     // A module down elsewhere degrades this process but does not take it out of rotation: its other modules serve.
     const status = localDown ? 'down' : remoteDown || shedding ? 'degraded' : 'up';
-    const body = { ...report, status, admission: { shedding, lagMs: monitor.lagMs, maxLagMs: gate.maxLagMs } };
+    // Whether the broker survives a restart with its events: a warning, never a change of status (docs/events.md).
+    const durability = transport.durability?.();
+    const body = { ...report, status, admission: { shedding, lagMs: monitor.lagMs, maxLagMs: gate.maxLagMs }, ...(durability ? { redis: durability } : {}) };
     sendJson(res, localDown ? 503 : 200, body);
     recorder.record(req, res, healthMetric);
   });
@@ -346,6 +348,7 @@ async function createTransport(config: Config, retry: RetryOptions, consumers: R
     logger,
     concurrency: config.eventWorkerConcurrency,
     lockDurationMs: config.eventLockMs,
+    requirePersistence: config.redisPersistenceRequired,
   });
 }
 

@@ -59,6 +59,7 @@ const schema = z.object({
   TOPOLOGY_FILE: z.string().min(1).optional(),
   MMK_FAULT_POINTS: z.string().optional(),
   NODE_ENV: z.string().optional(),
+  REDIS_VOLATILE_OK: z.enum(['true', 'false'], { error: 'expected "true" or "false"' }).default('false'),
 });
 
 /** Settings of one process, read from the environment at start. */
@@ -141,6 +142,12 @@ export interface Config {
   topologyFile: string | undefined;
   /** Test-only fault points (`MMK_FAULT_POINTS`, see src/kernel/testing/fault-points.ts); refused in production. */
   faultPoints: string | undefined;
+  /**
+   * BullMQ: refuse to start on a Redis known to keep nothing on disk (no AOF),
+   * where a restart loses every queued event. True when NODE_ENV=production,
+   * unless `REDIS_VOLATILE_OK=true` accepts the risk.
+   */
+  redisPersistenceRequired: boolean;
 }
 
 /** Settings whose value an error message never shows. */
@@ -211,6 +218,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     remoteBreakerHalfOpenMs: s.REMOTE_BREAKER_HALF_OPEN_MS,
     topologyFile: s.TOPOLOGY_FILE,
     faultPoints: s.MMK_FAULT_POINTS,
+    redisPersistenceRequired: s.NODE_ENV === 'production' && s.REDIS_VOLATILE_OK !== 'true',
   };
 }
 

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { DelayedError, Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
+import { Redis, ReplyError } from 'ioredis';
 import type { Logger } from 'pino';
 import { hostname } from 'node:os';
 import type { LagReading } from '../admission/lag-monitor.js';
+import { ConfigError } from '../config/config.js';
 import { AppError } from '../errors/app-error.js';
-import { type EventConsumer, type EventEnvelope, type EventTransport } from './envelope.js';
+import { type BrokerDurability, type EventConsumer, type EventEnvelope, type EventTransport } from './envelope.js';
 import type { RetryOptions } from './memory-transport.js';
 import { redactRedisUrl, redisOptionsFromUrl } from './redis-connection.js';
 
@@ -21,6 +22,14 @@ export interface BullMqTransportOptions {
   concurrency?: number;
   /** How long a worker's lock on a job lasts unless renewed: the wait before a crashed worker's job runs again. */
   lockDurationMs?: number;
+  /**
+   * Refuse to start (ConfigError) on a Redis known to keep no append-only
+   * file: `Config.redisPersistenceRequired` (NODE_ENV=production without
+   * REDIS_VOLATILE_OK=true). A Redis that will not say only gets a warning.
+   */
+  requirePersistence?: boolean;
+  /** How old the persistence reading `durability()` returns may get before it is read again (30 s). */
+  durabilityRefreshMs?: number;
 }
 
 export const DEFAULT_WORKER_CONCURRENCY = 16;
@@ -32,6 +41,7 @@ if not id then return false end
 return redis.call('HGET', ARGV[1] .. id, 'timestamp')`;
 const COMMAND_TIMEOUT_MS = 5_000;
 const DEAD_LETTER_RETRY_MS = 5_000;
+const DURABILITY_REFRESH_MS = 30_000;
 
 function isUnreadable(error: unknown): boolean {
   return error instanceof AppError && error.code === 'KERNEL.EVENT_UNREADABLE';
@@ -77,6 +87,9 @@ export class BullMqTransport implements EventTransport {
   readonly #client: Redis;
   /** This process in the shared lag readings: host, pid and a random part. */
   readonly #processKey = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+  #durability: BrokerDurability = { persistence: 'unknown', warning: 'Redis persistence not read yet (the event bus has not started)' };
+  #durabilityReadAt = 0;
+  #durabilityReading: Promise<void> | undefined;
 
   constructor(options: BullMqTransportOptions) {
     this.#options = options;
@@ -131,6 +144,7 @@ export class BullMqTransport implements EventTransport {
       throw new AppError('UNAVAILABLE', 'KERNEL.REDIS_UNREACHABLE', `cannot reach Redis at ${where} (REDIS_URL): ${(error as Error).message}`);
     }
     await this.#checkEvictionPolicy(where);
+    await this.#checkPersistence(where);
     for (const consumer of this.#consumers) this.#workers.push(this.#startWorker(consumer));
   }
 
@@ -144,6 +158,67 @@ export class BullMqTransport implements EventTransport {
     } catch (error) {
       this.#options.logger.warn({ err: error, redis: where }, 'could not read Redis maxmemory-policy; make sure it is "noeviction"');
     }
+  }
+
+  /**
+   * Reads whether Redis keeps an append-only file. Without one, a restart of
+   * Redis loses every job waiting in it: events the relays already marked
+   * published, whose consumers then never run (`events republish` hands them
+   * over again). Checked before any worker starts, so a refusal runs nothing.
+   */
+  async #checkPersistence(where: string): Promise<void> {
+    const durability = await this.#readDurability(where);
+    this.#durability = durability;
+    this.#durabilityReadAt = Date.now();
+    if (durability.persistence === 'none' && this.#options.requirePersistence) {
+      throw new ConfigError(
+        `Redis at ${where} (REDIS_URL) keeps no append-only file (appendonly no), so a restart of Redis loses the events waiting in it, which NODE_ENV=production refuses: turn on appendonly yes, or set REDIS_VOLATILE_OK=true to accept the risk`,
+      );
+    }
+    if (durability.warning) this.#options.logger.warn({ redis: where, persistence: durability.persistence }, durability.warning);
+  }
+
+  /** `aof`, `none`, or `unknown` when Redis refuses CONFIG (managed Redis, ACLs); a lost connection throws. */
+  async #readDurability(where: string): Promise<BrokerDurability> {
+    let reply: string[];
+    try {
+      reply = (await this.#client.config('GET', 'appendonly')) as string[];
+    } catch (error) {
+      if (!(error instanceof ReplyError)) throw error;
+      return {
+        persistence: 'unknown',
+        warning: `cannot tell whether Redis at ${where} keeps an append-only file (CONFIG GET appendonly refused: ${(error as Error).message}); make sure it does (appendonly yes), or a restart of Redis loses the events waiting in it`,
+      };
+    }
+    if (reply[1] === 'yes') return { persistence: 'aof' };
+    if (reply[1] === 'no') {
+      return {
+        persistence: 'none',
+        warning: `Redis at ${where} keeps no append-only file (appendonly no): if it restarts, the events waiting in it are lost and their handlers never run; turn on appendonly yes, or after such a loss run npm run events -- republish --since <time>`,
+      };
+    }
+    return { persistence: 'unknown', warning: `cannot tell whether Redis at ${where} keeps an append-only file (CONFIG GET appendonly answered ${JSON.stringify(reply)}); make sure it does (appendonly yes)` };
+  }
+
+  /**
+   * Redis persistence as last read: at start, then again in the background
+   * when `/health` asks for a reading older than 30 s (so a Redis switched to
+   * `appendonly yes` stops warning without a restart). A failed reading keeps
+   * the last one: Redis being unreachable is `eventBus: down`, not a change of persistence.
+   */
+  durability(): BrokerDurability {
+    if (this.#durabilityReadAt > 0 && Date.now() - this.#durabilityReadAt > (this.#options.durabilityRefreshMs ?? DURABILITY_REFRESH_MS) && !this.#durabilityReading) {
+      this.#durabilityReading = this.#readDurability(redactRedisUrl(this.#options.redisUrl))
+        .then((durability) => {
+          this.#durability = durability;
+          this.#durabilityReadAt = Date.now();
+        })
+        .catch(() => undefined)
+        .finally(() => {
+          this.#durabilityReading = undefined;
+        });
+    }
+    return this.#durability;
   }
 
   #startWorker(consumer: EventConsumer): Worker {

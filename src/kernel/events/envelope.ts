@@ -44,6 +44,19 @@ export interface EventTransport {
   queueLag?(): Promise<LagReading[]>;
   /** Shares this process's lag readings and returns the other processes' (ADR 0009). */
   exchangeLag?(local: readonly LagReading[]): Promise<LagReading[]>;
+  /** A broker's persistence: whether the events waiting in it survive its restart (`/health`). */
+  durability?(): BrokerDurability;
+}
+
+/**
+ * What a broker keeps on disk: `aof` (Redis `appendonly yes`), `none` (a
+ * restart loses the events waiting in it), or `unknown` (it would not say,
+ * such as a managed Redis that refuses CONFIG). `warning` says what to do
+ * unless it is `aof`.
+ */
+export interface BrokerDurability {
+  persistence: 'aof' | 'none' | 'unknown';
+  warning?: string;
 }
 
 /** What a transport needs to deliver events to one handler. */

@@ -93,3 +93,26 @@ export async function outboxBacklog(db: ModuleDb): Promise<{ pending: number; ol
   );
   return { pending: Number(row?.pending ?? 0), oldestAgeMs: Math.round(Number(row?.age ?? 0)) };
 }
+
+/**
+ * Hands the events this module published since `since` back to its relay:
+ * marks them unpublished again, so the next round of any running relay claims
+ * and publishes them as it does every row. Returns how many.
+ *
+ * For a broker that lost what it held (a Redis restarted without persistence,
+ * or flushed): the outbox still has every event. Going through the relay
+ * rather than publishing from here keeps its guarantees: rows are claimed
+ * (`skip locked`, under a lease) so no two relays publish a row at once, they
+ * go out in `seq` order ahead of the newer rows, and a row is marked published
+ * only once the broker stored it, so a crash midway leaves the rest to the
+ * next round. Consumers that handled an event already get it again and their
+ * inbox makes that a no-op. Rows still unpublished are left as they are.
+ */
+export async function republishSince(db: ModuleDb, since: Date): Promise<number> {
+  const [row] = await db.query<{ n: number }>(
+    `with handed as (update outbox set published_at = null, claimed_until = null where published_at >= $1 returning 1)
+     select count(*)::int as n from handed`,
+    [since],
+  );
+  return Number(row?.n ?? 0);
+}
