@@ -10,6 +10,7 @@ export type { Database, ModuleDb } from './db/module-db.js';
 /** The query builder type of the scoped handles (modules never import knex itself). */
 export type { Knex } from 'knex';
 export { migrateModule, type MigrationResult } from './db/migrator.js';
+export { moveModuleData, redactUrl, type MoveDataOptions, type TableReport } from './db/move-data.js';
 export { openDatabase } from './app/open-database.js';
 export {
   defineApi,

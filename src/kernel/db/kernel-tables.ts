@@ -1,5 +1,8 @@
 import type { Knex } from 'knex';
 
+/** The kernel's mark on a module schema whose data `move-data` copied to another database: where it went. */
+export const MOVED_TABLE = 'mmk_moved';
+
 /** A migration: `up` runs in a transaction in the module's schema. */
 export interface Migration {
   name: string;
