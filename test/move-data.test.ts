@@ -187,3 +187,42 @@ describe('move-data killed mid-copy', () => {
     expect(await sql(source.url, 'select count(*)::int as n from payments.mmk_moved')).toEqual([{ n: 1 }]);
   });
 });
+
+describe('move-data verifies before it closes the source', () => {
+  it('a target that loses a row fails the check: exit 1, nothing committed there, the source not marked', async () => {
+    await seed(50);
+    // A target database that silently drops one row on insert (a trigger added by an event trigger when the table is made).
+    await sql(target.url, `
+      create function public.lose_cust_3() returns trigger language plpgsql as $$ begin if new.customer_id = 'cust-3' then return null; end if; return new; end $$;
+      create function public.add_lossy_trigger() returns event_trigger language plpgsql as $$ begin
+        if exists (select 1 from pg_event_trigger_ddl_commands() where object_identity = 'payments.wallets') then
+          execute 'create trigger lossy before insert on payments.wallets for each row execute function public.lose_cust_3()';
+        end if; end $$;
+      create event trigger lossy_wallets on ddl_command_end when tag in ('CREATE TABLE') execute function public.add_lossy_trigger();`);
+    const run = moveData(['payments', '--from', source.url, '--to', target.url]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/payments\.wallets did not verify after the copy \(49 rows, checksum -?\d+; the source has 50, -?\d+\): nothing was changed, run move-data again/);
+    expect(await sql(target.url, "select 1 from information_schema.schemata where schema_name = 'payments'")).toEqual([]);
+    expect(await sql(source.url, "select to_regclass('payments.mmk_moved') as t")).toEqual([{ t: null }]);
+  });
+
+  it('killed after the target committed, before the source was marked: a re-run checks the copy and finishes', async () => {
+    await seed(200);
+    const killed = moveData(['payments', '--from', source.url, '--to', target.url], { MMK_FAULT_POINTS: 'move-data.after-target-commit=kill@1' });
+    expect(killed.signal).toBe('SIGKILL');
+    expect(killed.stdout).toContain('target committed');
+    expect(await sql(source.url, "select to_regclass('payments.mmk_moved') as t")).toEqual([{ t: null }]);
+    const rerun = moveData(['payments', '--from', source.url, '--to', target.url]);
+    expect(rerun.status, rerun.stderr).toBe(0);
+    expect(rerun.stdout).toMatch(/the target already holds a copy of payments from this source \(an interrupted move\): checking it against the source/);
+    expect(await sql(source.url, 'select count(*)::int as n from payments.mmk_moved')).toEqual([{ n: 1 }]);
+
+    // Written to after the copy, the target no longer matches: a re-run from the (unmarked) source refuses instead of losing those writes.
+    await sql(source.url, 'drop table payments.mmk_moved');
+    await sql(target.url, "update payments.wallets set balance_cents = 1 where customer_id = 'cust-2'");
+    const diverged = moveData(['payments', '--from', source.url, '--to', target.url]);
+    expect(diverged.status).toBe(2);
+    expect(diverged.stderr).toMatch(/the target's payments\.wallets differs from the source .*something wrote to it/);
+  });
+});
+

@@ -117,4 +117,33 @@ export const PLANTS: readonly Plant[] = [
       },`,
     suites: ['test/split-failures.test.ts'],
   },
+  {
+    name: 'move-data-skips-verification',
+    breaks: 'move-data marks the source moved only after every table in the target matched its row count and checksum',
+    file: 'src/kernel/db/move-data.ts',
+    find: `          if (got.rows !== want.rows || got.checksum !== want.checksum) {
+            throw new AppError('INTERNAL', 'MOVE_DATA.VERIFY_FAILED',`,
+    replace: `          if (false as boolean) { // PLANTED: no verification
+            throw new AppError('INTERNAL', 'MOVE_DATA.VERIFY_FAILED',`,
+    suites: ['test/move-data.test.ts'],
+  },
+  {
+    name: 'move-data-marks-source-first',
+    breaks: 'the source copy is never marked moved before the target committed and verified (an interrupted move leaves the source in use)',
+    file: 'src/kernel/db/move-data.ts',
+    find: `    if (!reports) {
+      reports = [];`,
+    replace: `    await source.query(\`create table if not exists "\${schema}"."\${MOVED_TABLE}" (moved_to text not null, moved_at timestamptz not null default now())\`); // PLANTED: marked before the copy
+    if (!reports) {
+      reports = [];`,
+    suites: ['test/move-data.test.ts'],
+  },
+  {
+    name: 'extract-keeps-stale-imports',
+    breaks: 'extract-then-absorb gives back the original bytes (moved files get the shortest relative imports)',
+    file: 'tools/extract/codemod.ts',
+    find: `    if (oldPath === newPath ? targetOf(newPath, spec.text) === movedTarget : canonical === spec.text) continue;`,
+    replace: `    if (targetOf(newPath, spec.text) === movedTarget) continue; // PLANTED: keep whatever still resolves`,
+    suites: ['test/extract.test.ts'],
+  },
 ];

@@ -245,6 +245,8 @@ export async function moveModuleData(options: MoveDataOptions): Promise<TableRep
         await trx.raw(`insert into "${schema}"."${COPIED_TABLE}" (copied_from) values (?)`, [sourceUrl]);
       });
       log(`  target committed`);
+      // Test-only, never loaded unless MMK_FAULT_POINTS is set: a kill between the target's commit and the source's mark.
+      if (process.env.MMK_FAULT_POINTS) (await import('../testing/fault-points.js')).parseFaultPoints(process.env.MMK_FAULT_POINTS).hit('move-data.after-target-commit', schema, {});
     }
     await source.query('commit');
 

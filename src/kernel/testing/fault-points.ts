@@ -15,6 +15,8 @@ export const FAULT_POINTS = {
   'event.after-commit': true,
   /** A handler is about to handle one event, inside its transaction. */
   'event.before-handle': true,
+  /** move-data committed the copy in the target; the source is not yet marked moved. */
+  'move-data.after-target-commit': true,
 } as const;
 
 export type FaultPointName = keyof typeof FAULT_POINTS;
