@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,7 +30,14 @@ const commitAll = (message: string) => {
 
 beforeAll(() => {
   clone = mkdtempSync(join(tmpdir(), 'mmk-extract-'));
-  execFileSync('git', ['clone', '-q', ROOT, clone]);
+  if (existsSync(join(ROOT, '.git'))) execFileSync('git', ['clone', '-q', ROOT, clone]);
+  else {
+    // Not a repository (npm run test:mutations runs the suites on a plain copy of the tree): a repository of that copy.
+    cpSync(ROOT, clone, { recursive: true, filter: (path) => !/\/(node_modules|\.data)(\/|$)/.test(path.slice(ROOT.length - 1)) });
+    execFileSync('git', ['init', '-q'], { cwd: clone });
+    execFileSync('git', ['add', '-A'], { cwd: clone });
+    execFileSync('git', ['-c', 'user.name=test', '-c', 'user.email=test@example.com', 'commit', '-qm', 'the tree under test'], { cwd: clone });
+  }
   symlinkSync(join(ROOT, 'node_modules'), join(clone, 'node_modules'));
   // A link is not the folder .gitignore's `node_modules/` names: keep it out of git status and `git add -A`.
   writeFileSync(join(clone, '.git', 'info', 'exclude'), 'node_modules\n');
