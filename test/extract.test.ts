@@ -1,15 +1,14 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startChildApp, type ChildApp } from './support/child-app.js';
+import { scratchRepository } from './support/extracted-topology.js';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
 import { ShopClient } from './support/shop-client.js';
 import { freePort, splitProcessEnv, TEST_SERVICE_SECRET } from './support/split-topology.js';
 import { dropRedisPrefix, TEST_REDIS_URL, testQueuePrefix } from './support/topologies.js';
 
-const ROOT = new URL('..', import.meta.url).pathname;
 
 /**
  * `npm run extract` and `npm run absorb` on a scratch clone of the
@@ -29,18 +28,7 @@ const commitAll = (message: string) => {
 };
 
 beforeAll(() => {
-  clone = mkdtempSync(join(tmpdir(), 'mmk-extract-'));
-  if (existsSync(join(ROOT, '.git'))) execFileSync('git', ['clone', '-q', ROOT, clone]);
-  else {
-    // Not a repository (npm run test:mutations runs the suites on a plain copy of the tree): a repository of that copy.
-    cpSync(ROOT, clone, { recursive: true, filter: (path) => !/\/(node_modules|\.data)(\/|$)/.test(path.slice(ROOT.length - 1)) });
-    execFileSync('git', ['init', '-q'], { cwd: clone });
-    execFileSync('git', ['add', '-A'], { cwd: clone });
-    execFileSync('git', ['-c', 'user.name=test', '-c', 'user.email=test@example.com', 'commit', '-qm', 'the tree under test'], { cwd: clone });
-  }
-  symlinkSync(join(ROOT, 'node_modules'), join(clone, 'node_modules'));
-  // A link is not the folder .gitignore's `node_modules/` names: keep it out of git status and `git add -A`.
-  writeFileSync(join(clone, '.git', 'info', 'exclude'), 'node_modules\n');
+  clone = scratchRepository('mmk-extract-');
 });
 
 afterAll(() => {
