@@ -2,14 +2,13 @@ import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { SHOP_MODULES } from '../../src/app.js';
 import { startChildApp, type ChildApp } from './child-app.js';
 import { postgresLedger } from './event-ledger.js';
 import { createTestDatabase, type TestDatabase } from './postgres.js';
 import { ShopClient } from './shop-client.js';
-import { freePort, splitProcessEnv, TEST_SERVICE_SECRET } from './split-topology.js';
-import { dropRedisPrefix, SHOP_MODULE_NAMES, TEST_REDIS_URL, testQueuePrefix, type RunningSystem, type Topology } from './topologies.js';
+import { freePort, splitProcessEnv, TEST_SERVICE_SECRET, unpublishEverywhere } from './split-topology.js';
+import { dropRedisPrefix, TEST_REDIS_URL, testQueuePrefix, type RunningSystem, type Topology } from './topologies.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const START_TIMEOUT_MS = 120_000;
@@ -169,19 +168,7 @@ export function extractedTopology(module: string, options: { moveData: boolean }
             SHOP_MODULES,
             () => children.filter((c) => c.process.exitCode === null && c.process.signalCode === null).map((c) => c.url),
           ),
-          async unpublishAll() {
-            let n = 0;
-            for (const name of SHOP_MODULE_NAMES) {
-              const client = new pg.Client({ connectionString: name === module ? running.moduleDatabase : monolithDb.url });
-              await client.connect();
-              try {
-                n += (await client.query(`update "${name}".outbox set published_at = null, claimed_until = null where published_at is not null`)).rowCount ?? 0;
-              } finally {
-                await client.end();
-              }
-            }
-            return n;
-          },
+          unpublishAll: () => unpublishEverywhere((name) => (name === module ? running.moduleDatabase : monolithDb.url)),
           stop: stopAll,
         };
         return running;

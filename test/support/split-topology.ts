@@ -56,6 +56,24 @@ export function splitProcessEnv(options: {
   };
 }
 
+/**
+ * Marks every event of every module's outbox unpublished again, each in the
+ * database of the process that runs the module (RunningSystem.unpublishAll).
+ */
+export async function unpublishEverywhere(databaseOf: (module: string) => string): Promise<number> {
+  let n = 0;
+  for (const module of SHOP_MODULE_NAMES) {
+    const client = new pg.Client({ connectionString: databaseOf(module) });
+    await client.connect();
+    try {
+      n += (await client.query(`update "${module}".outbox set published_at = null, claimed_until = null where published_at is not null`)).rowCount ?? 0;
+    } finally {
+      await client.end();
+    }
+  }
+  return n;
+}
+
 /** The secret every process of a test system shares. */
 export const TEST_SERVICE_SECRET = `test-secret-${randomBytes(16).toString('hex')}`;
 
@@ -141,19 +159,7 @@ export function splitTopology(
           processes.set(plan, child);
           return child;
         },
-        async unpublishAll() {
-          let n = 0;
-          for (const module of SHOP_MODULE_NAMES) {
-            const client = new pg.Client({ connectionString: databaseOf(module) });
-            await client.connect();
-            try {
-              n += (await client.query(`update "${module}".outbox set published_at = null, claimed_until = null where published_at is not null`)).rowCount ?? 0;
-            } finally {
-              await client.end();
-            }
-          }
-          return n;
-        },
+        unpublishAll: () => unpublishEverywhere(databaseOf),
         stop: stopAll,
       };
     },
