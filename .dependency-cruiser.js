@@ -94,7 +94,7 @@ export function createConfig(root = process.cwd()) {
         name: 'modules-use-no-drivers',
         comment: "Modules get the kernel's scoped handles (ctx.db, ctx.events) and the kernel's types: never import a database or queue driver.",
         severity: 'error',
-        from: { path: '^src/modules/' },
+        from: { path: '^(src/modules|extracted)/' },
         to: { path: `(^|/)node_modules/(${DRIVERS.map(escape).join('|')})/` },
       },
       {

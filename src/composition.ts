@@ -1,4 +1,5 @@
-// Written by `npm run extract` and `npm run absorb` from topology.json: do not edit by hand.
+// Written by `npm run extract` and `npm run absorb` (the modules of src/modules, those extracted to extracted/ as contracts).
+// A new module is added here by hand in the same form; extract and absorb keep it.
 import { catalogModule } from './modules/catalog/module.js';
 import { ordersModule } from './modules/orders/module.js';
 import { paymentsModule } from './modules/payments/module.js';

@@ -192,6 +192,15 @@ describe.each([
     await Promise.all(running.splice(0).map((c) => c.kill('SIGTERM')));
   });
 
+  it('absorb refuses while a file extract wrote has changed', () => {
+    const readme = join(clone, 'extracted', module, 'README.md');
+    writeFileSync(readme, `${readFileSync(readme, 'utf8')}\nOur on-call notes.\n`);
+    const run = npmRun('absorb', '--', module);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(new RegExp(`extracted/${module}/README.md was changed since extract wrote it \\(extract-manifest.json\\): absorb would delete the change`));
+    git('checkout', '--', `extracted/${module}/README.md`);
+  });
+
   it('absorb folds it back: the tree is the commit before extract', () => {
     const run = npmRun('absorb', '--', module);
     expect(run.stderr).toBe('');

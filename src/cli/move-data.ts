@@ -16,7 +16,7 @@ function migrationsDirOf(module: string): string | null {
 /**
  * `npm run move-data -- <module> --to <postgres-url> [--from <postgres-url>]`:
  * copies the module's schema to another database, verifies it, then closes
- * the old copy (docs/migration-guide.md, docs/operations.md).
+ * the old copy (docs/extraction.md).
  */
 async function main(argv: string[]): Promise<number> {
   const fail = (line: string) => process.stderr.write(`${line}\n`);

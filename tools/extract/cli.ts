@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { runArchCheck } from '../arch/run-arch-check.js';
-import { describe, execute, generatedFiles, isExtracted, modulesOf, planAbsorb, planExtract, type Plan } from './plan.js';
+import { describe, execute, isExtracted, MANIFEST, modulesOf, planAbsorb, planExtract, writtenFiles, type Plan } from './plan.js';
 
 const git = (root: string, args: string[]) => execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
@@ -41,13 +41,14 @@ export function absorbRefusals(root: string, module: string): string[] {
   if (!isExtracted(root, module)) return [`${module} is not extracted (no extracted/${module}/src/module.ts): there is nothing to absorb`];
   const reasons: string[] = [];
   if (existsSync(join(root, 'extracted', module, '.data'))) {
-    reasons.push(`extracted/${module}/.data holds the service's embedded database: move its data to the monolith's database first (npm run move-data -- ${module} --to <url>), or delete the folder if it holds nothing you need`);
+    reasons.push(`extracted/${module}/.data holds the service's embedded PGlite database, which absorb would leave behind: its data cannot be moved by move-data (PostgreSQL only); delete the folder if it holds nothing you need, or run the service on PostgreSQL and move its data first`);
   }
-  const generated = generatedFiles(root, module, modulesOf(root));
-  const edited = [...generated].filter(([path, content]) => existsSync(join(root, path)) && readFileSync(join(root, path), 'utf8') !== content).map(([path]) => path);
+  const written = writtenFiles(root, module);
+  const edited = written.filter((f) => !f.unchanged).map((f) => f.path);
   if (edited.length > 0) {
-    reasons.push(`${edited.join(', ')} ${edited.length === 1 ? 'differs' : 'differ'} from what extract wrote: absorb would delete ${edited.length === 1 ? 'it' : 'them'}; keep your changes elsewhere (or restore the generated content) first`);
+    reasons.push(`${edited.join(', ')} ${edited.length === 1 ? 'was' : 'were'} changed since extract wrote ${edited.length === 1 ? 'it' : 'them'} (${MANIFEST}): absorb would delete the change; keep it elsewhere, or restore the file with git, first`);
   }
+  const generated = new Set(written.map((f) => f.path));
   const untracked = git(root, ['ls-files', '--others', '--exclude-standard', '--', `extracted/${module}`])
     .split('\n')
     .filter((f) => f && !generated.has(f));

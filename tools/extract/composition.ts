@@ -13,8 +13,8 @@ export interface ComposedModule {
  * The source of `src/composition.ts`: the composition root's list of the
  * modules whose code is in this repository (`src/modules/<m>/module.ts`) and
  * the contracts of those extracted to a service of their own. `extract` and
- * `absorb` write it whole from topology.json, so it is never edited by hand
- * and extract-then-absorb gives back the same bytes.
+ * `absorb` write it whole (from the modules under src/modules and whether
+ * each is extracted), so extract-then-absorb gives back the same bytes.
  */
 export function compositionSource(modules: readonly ComposedModule[]): string {
   const sorted = [...modules].sort((a, b) => a.name.localeCompare(b.name));
@@ -26,7 +26,8 @@ export function compositionSource(modules: readonly ComposedModule[]): string {
   ];
   const list = (names: string[]) => (names.length === 0 ? '[]' : `[${names.join(', ')}]`);
   return [
-    '// Written by `npm run extract` and `npm run absorb` from topology.json: do not edit by hand.',
+    '// Written by `npm run extract` and `npm run absorb` (the modules of src/modules, those extracted to extracted/ as contracts).',
+    '// A new module is added here by hand in the same form; extract and absorb keep it.',
     ...imports,
     '',
     '/** The modules whose code is in this repository (src/modules/<module>/module.ts). */',

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { importsAnyOf, rewriteImports, type FileMoves } from './codemod.js';
@@ -26,6 +27,8 @@ export class Refusal extends Error {}
 
 export const COMPOSITION_FILE = 'src/composition.ts';
 const MONOLITH_URL = 'http://127.0.0.1:3000';
+/** The base image's Node.js line (node:<major>-bookworm-slim): the engines' major, not this machine's exact version, so the files do not change with it. */
+const NODE_IMAGE = '20';
 /** Folders whose TypeScript never imports the app's modules for real (the architecture rules' fixtures). */
 const NOT_SCANNED = ['test/arch/fixtures/', 'node_modules/'];
 
@@ -87,6 +90,37 @@ function serviceSpec(root: string, module: string, modules: string[]): ServiceSp
   return { module, others: modules.filter((m) => m !== module), port: 3001 + modules.indexOf(module), monolithUrl: MONOLITH_URL, rootName };
 }
 
+/** extract's record of the files it wrote: absorb deletes exactly those, and only while unchanged. */
+export const MANIFEST = 'extract-manifest.json';
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/** The manifest extract writes beside the generated files: each file's SHA-256, so absorb can tell an edited one. */
+function manifestOf(module: string, files: Map<string, string>): string {
+  const prefix = `extracted/${module}/`;
+  const entries = Object.fromEntries([...files].map(([path, content]) => [path.slice(prefix.length), sha256(content)]));
+  return `${JSON.stringify({ $comment: `Written by npm run extract -- ${module}: the generated files and their SHA-256. npm run absorb deletes them while they are unchanged.`, files: entries }, null, 2)}\n`;
+}
+
+/**
+ * The files extract wrote for a module, by repository-relative path, with
+ * whether each still has the content it was written with (from the
+ * manifest; without one, all generated file names are taken, unchanged
+ * when equal to what extract would write now).
+ */
+export function writtenFiles(root: string, module: string): { path: string; unchanged: boolean }[] {
+  const manifestPath = join(root, 'extracted', module, MANIFEST);
+  if (!existsSync(manifestPath)) {
+    return [...generatedFiles(root, module, modulesOf(root))].filter(([path]) => existsSync(join(root, path))).map(([path, content]) => ({ path, unchanged: readFileSync(join(root, path), 'utf8') === content }));
+  }
+  const { files } = JSON.parse(readFileSync(manifestPath, 'utf8')) as { files: Record<string, string> };
+  const listed = Object.entries(files)
+    .map(([rel, hash]) => ({ path: `extracted/${module}/${rel}`, hash }))
+    .filter(({ path }) => existsSync(join(root, path)))
+    .map(({ path, hash }) => ({ path, unchanged: sha256(readFileSync(join(root, path), 'utf8')) === hash }));
+  return [...listed, { path: `extracted/${module}/${MANIFEST}`, unchanged: true }];
+}
+
 /** Every file extract writes in extracted/<module>/, by repository-relative path. */
 export function generatedFiles(root: string, module: string, modules: string[]): Map<string, string> {
   const spec = serviceSpec(root, module, modules);
@@ -96,7 +130,7 @@ export function generatedFiles(root: string, module: string, modules: string[]):
     'src/main.ts': serviceMain(spec),
     'build.mjs': serviceBuild(spec),
     'README.md': serviceReadme({ ...spec, dependsOn: manifest.dependsOn ?? [] }),
-    ...deployFiles({ module, others: spec.others, dependsOn: manifest.dependsOn ?? [], port: spec.port, nodeVersion: process.versions.node.split('.').slice(0, 2).join('.') }),
+    ...deployFiles({ module, others: spec.others, dependsOn: manifest.dependsOn ?? [], port: spec.port, nodeVersion: NODE_IMAGE }),
   };
   return new Map(Object.entries(files).map(([path, content]) => [`extracted/${module}/${path}`, content]));
 }
@@ -123,6 +157,14 @@ export function extractedModules(root: string, modules: string[]): Set<string> {
   return new Set(modules.filter((m) => isExtracted(root, m)));
 }
 
+function generatedSteps(root: string, module: string, modules: string[]): Step[] {
+  const files = generatedFiles(root, module, modules);
+  return [
+    ...[...files].map(([path, content]): Step => ({ kind: 'write', path, content, why: 'generated service file' })),
+    { kind: 'write', path: `extracted/${module}/${MANIFEST}`, content: manifestOf(module, files), why: 'what extract wrote, for absorb' },
+  ];
+}
+
 /** The plan of `extract <module>`; the preconditions are checked by the caller. */
 export function planExtract(root: string, module: string): Plan {
   const modules = modulesOf(root);
@@ -133,7 +175,7 @@ export function planExtract(root: string, module: string): Plan {
   const steps: Step[] = [
     ...dirs.map((d): Step => ({ kind: 'move', from: d.from, to: d.to })),
     ...importRewrites(root, files, new Set([COMPOSITION_FILE])),
-    ...[...generatedFiles(root, module, modules)].map(([path, content]): Step => ({ kind: 'write', path, content, why: 'generated service file' })),
+    ...generatedSteps(root, module, modules),
     ...compositionEdit(root, modules, extracted, `the monolith no longer holds ${module}'s code: its contract only`),
     topologyEdit(root, (f) => (f.modules[module] = { location: 'remote', url: `http://127.0.0.1:${port}`, extracted: true }), `${module} marked extracted, served at http://127.0.0.1:${port}`),
     { kind: 'lockfile', why: `package-lock.json learns the workspace extracted/${module}` },
@@ -144,17 +186,15 @@ export function planExtract(root: string, module: string): Plan {
 /** The plan of `absorb <module>`: extract's steps the other way. */
 export function planAbsorb(root: string, module: string): Plan {
   const modules = modulesOf(root);
-  const generated = generatedFiles(root, module, modules);
+  const generated = writtenFiles(root, module).map((f) => f.path);
   const { dirs, files } = fileMoves(root, module, 'in');
   const extracted = extractedModules(root, modules);
   extracted.delete(module);
   const steps: Step[] = [
-    ...[...generated.keys()]
-      .filter((path) => existsSync(join(root, path)))
-      .map((path): Step => ({ kind: 'delete', path, content: readFileSync(join(root, path), 'utf8'), why: 'generated service file' })),
+    ...generated.map((path): Step => ({ kind: 'delete', path, content: readFileSync(join(root, path), 'utf8'), why: 'written by extract' })),
     ...dirs.map((d): Step => ({ kind: 'move', from: d.from, to: d.to })),
     // The service's entry goes with the service: it is deleted above, not rewritten.
-    ...importRewrites(root, files, new Set([COMPOSITION_FILE, ...generated.keys()])),
+    ...importRewrites(root, files, new Set([COMPOSITION_FILE, ...generated])),
     ...compositionEdit(root, modules, extracted, `the monolith holds ${module}'s code again`),
     topologyEdit(root, (f) => (f.modules[module] = { location: 'local' }), `${module} runs in the monolith again`),
     { kind: 'lockfile', why: `package-lock.json forgets the workspace extracted/${module}` },
