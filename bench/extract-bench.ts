@@ -71,13 +71,13 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import { withAdminClient, withDatabase } from './bench-database.js';
 import { intEnv } from './bench-env.js';
 import { fmt, median, table } from './bench-format.js';
 import { killAllGroups, launch, mustRun, runCommand, stopGroup, waitForLine, type CommandResult, type Launched } from './bench-process.js';
 import { busyProcesses, CpuMeter, cpuPerUnit } from './cpu-usage.js';
+import { dropRedisKeys } from './bench-redis.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PARTS = ['extract', 'move', 'window'] as const;
@@ -141,22 +141,7 @@ async function sql<R extends pg.QueryResultRow = pg.QueryResultRow>(url: string,
   }
 }
 
-async function dropQueueKeys(): Promise<void> {
-  const redis = new Redis(settings.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
-  try {
-    await redis.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${queuePrefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
-  } catch (error) {
-    console.error(`could not delete the Redis keys ${queuePrefix}:*:`, error);
-  } finally {
-    redis.disconnect();
-  }
-}
+const dropQueueKeys = () => dropRedisKeys(settings.redisUrl, queuePrefix);
 
 let clone: string | undefined;
 

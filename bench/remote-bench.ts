@@ -64,7 +64,6 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import autocannon from 'autocannon';
-import { Redis } from 'ioredis';
 import { createApp, createLogger, loadConfig, localBinding, type App, type CallContext } from '../src/kernel/index.js';
 import { createMetrics } from '../src/kernel/health/metrics.js';
 import { remoteBinding } from '../src/kernel/remote/remote-binding.js';
@@ -76,6 +75,7 @@ import { withAdminClient, withDatabase } from './bench-database.js';
 import { intEnv } from './bench-env.js';
 import { fmt, median, table } from './bench-format.js';
 import { busyProcesses, CpuMeter, type CpuSnapshot } from './cpu-usage.js';
+import { dropRedisKeys } from './bench-redis.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PARTS = ['local', 'remote', 'internal', 'gateway'] as const;
@@ -442,22 +442,7 @@ async function dropDatabase(): Promise<void> {
   );
 }
 
-async function dropQueueKeys(): Promise<void> {
-  const redis = new Redis(settings.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
-  try {
-    await redis.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${queuePrefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
-  } catch (error) {
-    console.error(`could not delete the Redis keys ${queuePrefix}:*:`, error);
-  } finally {
-    redis.disconnect();
-  }
-}
+const dropQueueKeys = () => dropRedisKeys(settings.redisUrl, queuePrefix);
 
 const missed: string[] = [];
 function verdict(text: string, ok: boolean): string {
