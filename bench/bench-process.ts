@@ -13,6 +13,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 export interface Launched {
   name: string;
@@ -145,4 +147,22 @@ export async function stopGroup(launched: Launched, signal: NodeJS.Signals = 'SI
 /** SIGKILL to every process group this module started that still runs (the bench ends). */
 export function killAllGroups(): void {
   for (const child of groups) signalGroup(child, 'SIGKILL');
+}
+
+/** Ports no one listens on right now; the servers are held open until all are picked, so the ports differ. */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers: Server[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const server = createServer();
+      await new Promise<void>((ready, fail) => {
+        server.once('error', fail);
+        server.listen(0, '127.0.0.1', ready);
+      });
+      servers.push(server);
+    }
+    return servers.map((s) => (s.address() as AddressInfo).port);
+  } finally {
+    await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
+  }
 }

@@ -64,8 +64,6 @@
  */
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -75,7 +73,7 @@ import pg from 'pg';
 import { withAdminClient, withDatabase } from './bench-database.js';
 import { intEnv } from './bench-env.js';
 import { fmt, median, table } from './bench-format.js';
-import { killAllGroups, launch, mustRun, runCommand, stopGroup, waitForLine, type CommandResult, type Launched } from './bench-process.js';
+import { killAllGroups, launch, mustRun, runCommand, stopGroup, waitForLine, type CommandResult, type Launched, freePorts } from './bench-process.js';
 import { busyProcesses, CpuMeter, cpuPerUnit } from './cpu-usage.js';
 import { dropRedisKeys } from './bench-redis.js';
 
@@ -348,22 +346,6 @@ function reportMove(r: MoveResult): void {
 
 // ---------------------------------------------------------------- part 3: the 503 window
 
-async function freePorts(n: number): Promise<number[]> {
-  const servers: Server[] = [];
-  try {
-    for (let i = 0; i < n; i++) {
-      const server = createServer();
-      await new Promise<void>((ready, fail) => {
-        server.once('error', fail);
-        server.listen(0, '127.0.0.1', ready);
-      });
-      servers.push(server);
-    }
-    return servers.map((s) => (s.address() as AddressInfo).port);
-  } finally {
-    await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
-  }
-}
 
 const isStarted = (line: string) => line.includes('"msg":"started"');
 

@@ -55,8 +55,6 @@
  *   BENCH_NODE_ARGS     extra node flags for every child, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -76,6 +74,7 @@ import { intEnv } from './bench-env.js';
 import { fmt, median, table } from './bench-format.js';
 import { busyProcesses, CpuMeter, type CpuSnapshot } from './cpu-usage.js';
 import { dropRedisKeys } from './bench-redis.js';
+import { freePorts } from './bench-process.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PARTS = ['local', 'remote', 'internal', 'gateway'] as const;
@@ -200,23 +199,6 @@ interface Child {
 
 const children = new Set<ChildProcess>();
 
-/** A port no one listens on right now; the servers are held open until all are picked, so the ports differ. */
-async function freePorts(n: number): Promise<number[]> {
-  const servers: Server[] = [];
-  try {
-    for (let i = 0; i < n; i++) {
-      const server = createServer();
-      await new Promise<void>((ready, fail) => {
-        server.once('error', fail);
-        server.listen(0, '127.0.0.1', ready);
-      });
-      servers.push(server);
-    }
-    return servers.map((s) => (s.address() as AddressInfo).port);
-  } finally {
-    await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
-  }
-}
 
 /** Starts `node --import tsx <script>` and resolves once it logged `{"msg":"started","port":…}`. */
 function startChild(name: string, script: string, env: NodeJS.ProcessEnv, ipc: boolean): Promise<Child> {
