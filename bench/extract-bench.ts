@@ -71,7 +71,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { withAdminClient, withDatabase } from './bench-database.js';
-import { intEnv } from './bench-env.js';
+import { intEnv, partsEnv } from './bench-env.js';
 import { fmt, median, table } from './bench-format.js';
 import { killAllGroups, launch, mustRun, runCommand, stopGroup, waitForLine, type CommandResult, type Launched, freePorts } from './bench-process.js';
 import { busyProcesses, CpuMeter, cpuPerUnit } from './cpu-usage.js';
@@ -79,20 +79,13 @@ import { dropRedisKeys } from './bench-redis.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PARTS = ['extract', 'move', 'window'] as const;
-type Part = (typeof PARTS)[number];
 const GOAL_WINDOW_MS = 5_000;
 const MODULE = 'payments';
-
-function selectedParts(): Part[] {
-  const names = (process.env.BENCH_PARTS || PARTS.join(',')).split(',').map((p) => p.trim()).filter(Boolean);
-  for (const name of names) if (!PARTS.includes(name as Part)) throw new Error(`BENCH_PARTS: unknown part "${name}" (use ${PARTS.join(', ')})`);
-  return PARTS.filter((p) => names.includes(p));
-}
 
 const settings = {
   baseUrl: process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test',
   redisUrl: process.env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379',
-  parts: selectedParts(),
+  parts: partsEnv(PARTS),
   wallets: intEnv('BENCH_WALLETS', 100_000),
   extractReps: intEnv('BENCH_EXTRACT_REPS', 3),
   moveReps: intEnv('BENCH_MOVE_REPS', 5),

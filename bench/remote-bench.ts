@@ -70,7 +70,7 @@ import { ServiceTokenIssuer } from '../src/kernel/remote/service-token.js';
 import { SHOP_MODULES } from '../src/app.js';
 import { catalogApi, catalogContract, type CatalogApi, type Product } from '../src/modules/catalog/index.js';
 import { withAdminClient, withDatabase } from './bench-database.js';
-import { intEnv } from './bench-env.js';
+import { intEnv, partsEnv } from './bench-env.js';
 import { fmt, median, table } from './bench-format.js';
 import { busyProcesses, CpuMeter, type CpuSnapshot } from './cpu-usage.js';
 import { dropRedisKeys } from './bench-redis.js';
@@ -78,20 +78,13 @@ import { freePorts } from './bench-process.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PARTS = ['local', 'remote', 'internal', 'gateway'] as const;
-type Part = (typeof PARTS)[number];
 
 const GOALS = { localOverheadNs: 2_000, remoteAddedP50Ms: 1, internalRatio: 0.5, gatewayRatio: 0.6 };
-
-function selectedParts(): Part[] {
-  const names = (process.env.BENCH_PARTS || PARTS.join(',')).split(',').map((p) => p.trim()).filter(Boolean);
-  for (const name of names) if (!PARTS.includes(name as Part)) throw new Error(`BENCH_PARTS: unknown part "${name}" (use ${PARTS.join(', ')})`);
-  return PARTS.filter((p) => names.includes(p));
-}
 
 const settings = {
   baseUrl: process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test',
   redisUrl: process.env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379',
-  parts: selectedParts(),
+  parts: partsEnv(PARTS),
   localCalls: intEnv('BENCH_LOCAL_CALLS', 200_000),
   localBlocks: intEnv('BENCH_LOCAL_BLOCKS', 10),
   duration: intEnv('BENCH_DURATION', 10),
