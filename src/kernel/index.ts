@@ -23,6 +23,7 @@ export {
   type ModuleContract,
   type EventDefinition,
   type EventSubscription,
+  type EventVersionStep,
   type OperationDefinition,
   type PayloadOf,
 } from './module/contract.js';

@@ -10,6 +10,12 @@ export interface EventEnvelope {
   payload: unknown;
   correlationId: string;
   occurredAt: string;
+  /**
+   * The payload at older versions, by version, as the publisher's relay
+   * downcast it (`EventVersionStep.downcast`), for consumers that still read
+   * an older version than `version`. Absent when the event has no downcast.
+   */
+  downcasts?: Readonly<Record<string, unknown>>;
 }
 
 /**
