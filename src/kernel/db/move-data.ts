@@ -215,13 +215,17 @@ export async function moveModuleData(options: MoveDataOptions): Promise<TableRep
           const started = Date.now();
           let copied = 0;
           let lastReport = started;
+          // Progress on a large table: every second, and at each quarter of its rows (so a fast copy shows some too).
+          const quarter = Math.ceil(want.rows / 4);
+          let nextQuarter = quarter;
           const counter = new Transform({
             transform(chunk: Buffer, _encoding, done) {
               for (const byte of chunk) if (byte === 10) copied += 1;
               const now = Date.now();
-              if (want.rows >= progressRows && now - lastReport >= 1_000) {
+              if (want.rows >= progressRows && (now - lastReport >= 1_000 || (copied >= nextQuarter && copied < want.rows))) {
                 lastReport = now;
-                log(`    ${table}: ${copied.toLocaleString('en-US')} of ${want.rows.toLocaleString('en-US')} rows, ${Math.round(copied / ((now - started) / 1000)).toLocaleString('en-US')} rows/s`);
+                while (nextQuarter <= copied) nextQuarter += quarter;
+                log(`    ${table}: ${copied.toLocaleString('en-US')} of ${want.rows.toLocaleString('en-US')} rows, ${Math.round(copied / (Math.max(now - started, 1) / 1000)).toLocaleString('en-US')} rows/s`);
               }
               done(null, chunk);
             },
