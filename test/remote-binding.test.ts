@@ -94,6 +94,7 @@ interface Options {
   url: string;
   timeoutMs?: number;
   halfOpenAfterMs?: number;
+  recoveryProbeMs?: number;
   secret?: string;
   contract?: typeof catalogContract | typeof retryContract;
 }
@@ -105,6 +106,7 @@ function remoteCatalog(options: Options): { remote: RemoteModule; metrics: Metri
     url: options.url,
     timeoutMs: options.timeoutMs ?? 2_000,
     halfOpenAfterMs: options.halfOpenAfterMs ?? 5_000,
+    recoveryProbeMs: options.recoveryProbeMs,
     tokens: new ServiceTokenIssuer(options.secret ?? SECRET),
     metrics,
     logger: silent,
@@ -374,6 +376,61 @@ describe('RemoteModule against raw services', () => {
     expect(remote.breakerState).toBe('closed');
     expect((await metrics.remoteBreaker.get()).values).toEqual([{ labels: { module: 'catalog' }, value: 0 }]);
     expect(service.seen).toHaveLength(2 * BREAKER_THRESHOLD + 3);
+  });
+
+  it("closes the open breaker as soon as the service's /health answers again, long before REMOTE_BREAKER_HALF_OPEN_MS, without a caller's call", async () => {
+    let mode: 'down' | 'frozen' | 'up' = 'down';
+    const service = await rawService((req, res) => {
+      if (mode === 'down') req.socket.destroy();
+      else if (mode === 'up') answer(res, 200, req.url === '/health' ? { status: 'up' } : { ok: true });
+      // frozen: no answer at all, like a SIGSTOPped process
+    });
+    const { remote } = remoteCatalog({ url: service.url, halfOpenAfterMs: 60_000, recoveryProbeMs: 50, timeoutMs: 300, contract: retryContract });
+    const api = remoteBinding(retryApi, remote, 'orders');
+    const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+    const probes = () => service.seen.filter((s) => s.url === '/health');
+
+    for (let i = 0; i < BREAKER_THRESHOLD; i++) await failure(() => api.write({}));
+    expect(remote.breakerState).toBe('open');
+
+    // Down, then frozen: the probe asks /health (one pending request at a time) and the breaker stays open;
+    // callers still fail fast, without reaching the service.
+    await sleep(300);
+    expect(probes().length).toBeGreaterThanOrEqual(2);
+    expect(probes().every((p) => p.headers['x-mmk-health-probe'] === '1')).toBe(true);
+    mode = 'frozen';
+    await sleep(100);
+    const askedWhileFrozen = probes().length;
+    await sleep(600);
+    // At most one probe a timeout (300 ms) plus a round (50 ms) while no answer comes: 2 more at most.
+    expect(probes().length - askedWhileFrozen).toBeLessThanOrEqual(2);
+    expect(remote.breakerState).toBe('open');
+    const fast = await failure(() => api.write({}));
+    expect([fast.error.code, fast.ms < 100]).toEqual(['CATALOG.UNAVAILABLE', true]);
+    expect(service.seen.filter((s) => s.url.startsWith('/internal/'))).toHaveLength(BREAKER_THRESHOLD);
+
+    // Back: the next probe sees /health answer 200, runs the trial itself and closes the breaker, 59 s early.
+    mode = 'up';
+    const back = performance.now();
+    await expect.poll(() => remote.breakerState, { timeout: 2_000, interval: 10 }).toBe('closed');
+    expect(performance.now() - back).toBeLessThan(1_000);
+    expect(await api.write({})).toEqual({ ok: true });
+    // Closed, it stops probing.
+    const asked = probes().length;
+    await sleep(200);
+    expect(probes()).toHaveLength(asked);
+  });
+
+  it('without a recovery probe (REMOTE_RECOVERY_PROBE_MS=0) the open breaker waits out REMOTE_BREAKER_HALF_OPEN_MS and never asks /health', async () => {
+    let up = false;
+    const service = await rawService((req, res) => (up ? answer(res, 200, { ok: true }) : req.socket.destroy()));
+    const { remote } = remoteCatalog({ url: service.url, halfOpenAfterMs: 60_000, recoveryProbeMs: 0, contract: retryContract });
+    const api = remoteBinding(retryApi, remote, 'orders');
+    for (let i = 0; i < BREAKER_THRESHOLD; i++) await failure(() => api.write({}));
+    up = true;
+    await new Promise((done) => setTimeout(done, 400));
+    expect(remote.breakerState).toBe('open');
+    expect(service.seen.filter((s) => s.url === '/health')).toHaveLength(0);
   });
 
   it('retries only operations marked idempotent, once, when the connection fails before an answer', async () => {

@@ -118,6 +118,14 @@ export const PLANTS: readonly Plant[] = [
     suites: ['test/split-failures.test.ts'],
   },
   {
+    name: 'breaker-ignores-recovery-probe',
+    breaks: "a remote module's open breaker closes as soon as its service's /health answers again, not only REMOTE_BREAKER_HALF_OPEN_MS later (the 503 window of a move)",
+    file: 'src/kernel/remote/remote-module.ts',
+    find: `        wait.serviceBack();`,
+    replace: `        void wait; // PLANTED: the probe's answer does not end the breaker's wait`,
+    suites: ['test/remote-binding.test.ts'],
+  },
+  {
     name: 'move-data-skips-verification',
     breaks: 'move-data marks the source moved only after every table in the target matched its row count and checksum',
     file: 'src/kernel/db/move-data.ts',

@@ -119,7 +119,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     const tokens = new ServiceTokenIssuer(config.serviceTokenSecret!);
     for (const [name, url] of topology.remote) {
       const contract = contracts.find((c) => c.name === name)!;
-      remotes.set(name, new RemoteModule({ contract, url, timeoutMs: config.remoteTimeoutMs, halfOpenAfterMs: config.remoteBreakerHalfOpenMs, tokens, metrics, logger }));
+      remotes.set(name, new RemoteModule({ contract, url, timeoutMs: config.remoteTimeoutMs, halfOpenAfterMs: config.remoteBreakerHalfOpenMs, recoveryProbeMs: config.remoteRecoveryProbeMs, tokens, metrics, logger }));
     }
   }
   // A pure gateway stores nothing: it opens no database (and takes no PGlite folder from a monolith beside it).

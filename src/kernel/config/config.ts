@@ -56,6 +56,7 @@ const schema = z.object({
   SERVICE_TOKEN_SECRET: z.string().min(32, 'expected at least 32 characters (use a random string, the same in every process)').optional(),
   REMOTE_TIMEOUT_MS: integer(10, 600_000).default(2_000),
   REMOTE_BREAKER_HALF_OPEN_MS: integer(100, 600_000).default(5_000),
+  REMOTE_RECOVERY_PROBE_MS: integer(0, 600_000).default(250),
   TOPOLOGY_FILE: z.string().min(1).optional(),
   MMK_FAULT_POINTS: z.string().optional(),
   NODE_ENV: z.string().optional(),
@@ -138,6 +139,11 @@ export interface Config {
   remoteTimeoutMs: number;
   /** How long a remote module's open circuit breaker waits before it lets one trial call through. */
   remoteBreakerHalfOpenMs: number;
+  /**
+   * While a remote module's breaker is open, this process asks the service's `/health` this often and lets the
+   * trial call through as soon as it answers 200, instead of waiting out `remoteBreakerHalfOpenMs`; 0: no probe.
+   */
+  remoteRecoveryProbeMs: number;
   /** The topology file to read instead of the app's own (`createApp({ topologyFile })`). */
   topologyFile: string | undefined;
   /** Test-only fault points (`MMK_FAULT_POINTS`, see src/kernel/testing/fault-points.ts); refused in production. */
@@ -216,6 +222,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     serviceTokenSecret: s.SERVICE_TOKEN_SECRET,
     remoteTimeoutMs: s.REMOTE_TIMEOUT_MS,
     remoteBreakerHalfOpenMs: s.REMOTE_BREAKER_HALF_OPEN_MS,
+    remoteRecoveryProbeMs: s.REMOTE_RECOVERY_PROBE_MS,
     topologyFile: s.TOPOLOGY_FILE,
     faultPoints: s.MMK_FAULT_POINTS,
     redisPersistenceRequired: s.NODE_ENV === 'production' && s.REDIS_VOLATILE_OK !== 'true',

@@ -13,6 +13,8 @@ import {
   timeout,
   wrap,
   type CircuitBreakerPolicy,
+  type IBackoff,
+  type IHalfOpenAfterBackoffContext,
   type IPolicy,
 } from 'cockatiel';
 import type { Logger } from 'pino';
@@ -46,10 +48,45 @@ export interface RemoteModuleOptions {
   url: string;
   timeoutMs: number;
   halfOpenAfterMs: number;
+  /**
+   * While the breaker is open, ask the service's `/health` this often; once it answers 200 the breaker lets its
+   * trial call through at once instead of waiting out `halfOpenAfterMs`. 0 or absent: no probe.
+   */
+  recoveryProbeMs?: number;
   tokens: ServiceTokenIssuer;
   metrics: Metrics;
   logger: Logger;
 }
+
+/**
+ * How long an open breaker refuses every call: `halfOpenAfterMs`, or no longer
+ * once a recovery probe saw the service answer (cockatiel reads `duration` at
+ * every call while the breaker is open). A new wait starts each time the
+ * breaker opens, a failed trial included.
+ */
+class OpenWait implements IBackoff<IHalfOpenAfterBackoffContext> {
+  #serviceBack = false;
+  constructor(
+    readonly maxMs: number,
+    private readonly started: (wait: OpenWait) => void,
+  ) {}
+
+  get duration(): number {
+    return this.#serviceBack ? 0 : this.maxMs;
+  }
+
+  serviceBack(): void {
+    this.#serviceBack = true;
+  }
+
+  next(): OpenWait {
+    const wait = new OpenWait(this.maxMs, this.started);
+    this.started(wait);
+    return wait;
+  }
+}
+
+const isOpen = (state: CircuitState) => state === CircuitState.Open || state === CircuitState.Isolated;
 
 const isConnectionFailure = (error: Error) => !(error instanceof BrokenCircuitError) && !(error instanceof TaskCancelledError) && error.name !== 'AbortError';
 
@@ -58,9 +95,11 @@ const isConnectionFailure = (error: Error) => !(error instanceof BrokenCircuitEr
  * connection pool (undici) to its service and one circuit breaker
  * (cockatiel) that its API client and its facade share. The breaker opens
  * after 5 consecutive calls that got no answer (no connection, or none
- * within the timeout; any HTTP answer counts as a success);
- * `halfOpenAfterMs` later it lets one trial call through, and closes again
- * if that succeeds (ADR 0012).
+ * within the timeout; any HTTP answer counts as a success). While it is
+ * open, a recovery probe asks the service's `/health` every
+ * `recoveryProbeMs`; as soon as it answers 200, or `halfOpenAfterMs` after
+ * the breaker opened if it never does, one trial call goes through, and the
+ * breaker closes again if that succeeds (ADR 0012).
  *
  * @example
  * const catalog = new RemoteModule({ contract: catalogContract, url: 'http://127.0.0.1:4001', timeoutMs: 2000, halfOpenAfterMs: 5000, tokens, metrics, logger });
@@ -77,6 +116,11 @@ export class RemoteModule {
   readonly #metrics: Metrics;
   readonly #once: IPolicy;
   readonly #repeatable: IPolicy;
+  readonly #recoveryProbeMs: number;
+  /** The wait of the breaker's current (or last) opening. */
+  #wait: OpenWait | undefined;
+  #recoveryTimer: NodeJS.Timeout | undefined;
+  #closed = false;
 
   constructor(options: RemoteModuleOptions) {
     this.name = options.contract.name;
@@ -86,7 +130,10 @@ export class RemoteModule {
     this.#tokens = options.tokens;
     this.#metrics = options.metrics;
     this.#pool = new Pool(options.url, { connections: POOL_CONNECTIONS, keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0 });
-    this.breaker = circuitBreaker(handleAll, { halfOpenAfter: options.halfOpenAfterMs, breaker: new ConsecutiveBreaker(BREAKER_THRESHOLD) });
+    this.#recoveryProbeMs = options.recoveryProbeMs ?? 0;
+    const firstWait = new OpenWait(options.halfOpenAfterMs, (wait) => (this.#wait = wait));
+    this.breaker = circuitBreaker(handleAll, { halfOpenAfter: { next: () => firstWait.next() }, breaker: new ConsecutiveBreaker(BREAKER_THRESHOLD) });
+    this.breaker.onBreak(() => this.#scheduleRecoveryProbe());
     // abortOnReturn off: the answer is read before the call returns, and aborting every finished call costs a
     // DOMException with its stack (about 5 µs a call, docs/benchmarks.md).
     const deadline = timeout(options.timeoutMs, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false });
@@ -185,6 +232,40 @@ export class RemoteModule {
     if (status !== 200) throw new Error(`${this.url}/health answered ${status}`);
   }
 
+  /**
+   * One round of the recovery probe while the breaker is open: a `/health`
+   * that answers 200 ends the breaker's wait, and the probe itself then runs
+   * as the trial call (so the breaker closes even if no call comes). A
+   * frozen service costs one pending request at a time, never more.
+   */
+  #scheduleRecoveryProbe(): void {
+    if (this.#recoveryProbeMs === 0 || this.#recoveryTimer || this.#closed) return;
+    this.#recoveryTimer = setTimeout(async () => {
+      this.#recoveryTimer = undefined;
+      const wait = this.#wait;
+      if (this.#closed || !isOpen(this.breaker.state) || !wait) return;
+      if (await this.#answersHealth()) {
+        wait.serviceBack();
+        // The trial: through the breaker, which closes on its success or opens again (and this probe restarts).
+        await this.probe().catch(() => undefined);
+      } else {
+        this.#scheduleRecoveryProbe();
+      }
+    }, this.#recoveryProbeMs);
+    this.#recoveryTimer.unref();
+  }
+
+  /** Whether the service's own `/health` answers 200 within the call timeout (outside the breaker). */
+  async #answersHealth(): Promise<boolean> {
+    try {
+      const response = await this.#pool.request({ path: '/health', method: 'GET', headers: { [HEALTH_PROBE_HEADER]: '1' }, signal: AbortSignal.timeout(this.timeoutMs) });
+      await response.body.dump();
+      return response.statusCode === 200;
+    } catch {
+      return false;
+    }
+  }
+
   /** Fails at once while the breaker is open: the state of the module as far as this process knows without asking. */
   assertReachable(): void {
     if (this.breaker.state === CircuitState.Open || this.breaker.state === CircuitState.Isolated) throw this.unavailable('its circuit breaker is open');
@@ -209,6 +290,8 @@ export class RemoteModule {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#recoveryTimer);
     await this.#pool.close();
   }
 }
