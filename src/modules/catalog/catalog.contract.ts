@@ -37,7 +37,8 @@ const ReservedLine = z.object({ productId: z.uuid(), quantity: z.number().int() 
 export const StockReserved = defineEvent(
   'catalog.StockReserved',
   1,
-  z.object({ orderId: z.uuid(), customerId: z.string(), totalCents: z.number().int(), items: z.array(ReservedLine) }),
+  // Prices and quantities are never negative, so neither is the total: payments relies on it.
+  z.object({ orderId: z.uuid(), customerId: z.string(), totalCents: z.number().int().min(0), items: z.array(ReservedLine) }),
 );
 
 /** Some item of an order had too few units; nothing is held. */

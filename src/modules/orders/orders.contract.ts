@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { consumes, defineContract, defineEvent } from '../../kernel/index.js';
 import manifest from './module.json' with { type: 'json' };
 
-const Line = z.object({ productId: z.uuid(), quantity: z.number().int() });
+// Quantities come from validated orders (1–1,000 units): readers may rely on at least one.
+const Line = z.object({ productId: z.uuid(), quantity: z.number().int().min(1) });
 
 /** A new order, stored as pending and priced; catalog reserves its items next. */
 export const OrderPlaced = defineEvent(
