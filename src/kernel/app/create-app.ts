@@ -152,6 +152,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       resetClaimsOnStart: database.kind === 'pglite',
       ...options.relay,
       onPublished: (count) => metrics.eventsPublished.inc({ module: module.definition.name }, count),
+      events: module.definition.events,
     });
     if (config.eventRelay === 'on') module.nudge = () => relay.nudge();
     return relay;

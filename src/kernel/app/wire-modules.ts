@@ -5,9 +5,10 @@ import type { Database } from '../db/module-db.js';
 import { createEventConsumer, type DeliveryOutcome } from '../events/event-consumer.js';
 import type { EventConsumer } from '../events/envelope.js';
 import { createEventPublisher } from '../events/event-publisher.js';
+import { unservedVersion } from '../events/event-versions.js';
 import type { RouteDefinition } from '../http/route.js';
 import { localBinding, type ApiBinding } from '../module/api-binding.js';
-import { eventKey, type ApiContract, type ApiOf, type ModuleContract } from '../module/contract.js';
+import { eventKey, type ApiContract, type ApiOf, type EventDefinition, type ModuleContract } from '../module/contract.js';
 import type { ModuleDefinition } from '../module/define-module.js';
 import { remoteBinding } from '../remote/remote-binding.js';
 import type { RemoteModule } from '../remote/remote-module.js';
@@ -95,6 +96,7 @@ export function wireModules(options: WireOptions): { container: Container; modul
         onHandled: options.onHandled,
         concurrency: options.handlerConcurrency,
         faults: options.faults,
+        published: publishedDefinition(options.contracts, handler.event.name),
       }),
     );
     wired.push(module);
@@ -128,9 +130,23 @@ export function consumersOfSystem(modules: readonly WiredModule[], contracts: re
   });
 }
 
+/** The definition of the event `name` as its publisher declares it, among every module of the system. */
+function publishedDefinition(contracts: readonly ModuleContract<any>[], name: string): EventDefinition | undefined {
+  for (const contract of contracts) for (const event of contract.events) if (event.name === name) return event;
+  return undefined;
+}
+
+/**
+ * Every consumer of the system reads a version its publisher serves: the
+ * version it publishes, or an older one its downcasts reach (ADR 0014).
+ */
 function assertSubscriptionsPublished(modules: WiredModule[], contracts: readonly ModuleContract<any>[]): void {
-  const published = new Set(contracts.flatMap((c) => c.events.map(eventKey)));
   for (const consumer of consumersOfSystem(modules, contracts)) {
-    if (!published.has(consumer.eventKey)) throw new Error(`${consumer.handlerId} subscribes to ${consumer.eventKey}, which no module publishes`);
+    const name = consumer.eventKey.slice(0, consumer.eventKey.lastIndexOf('@'));
+    const version = Number(consumer.eventKey.slice(consumer.eventKey.lastIndexOf('@') + 1));
+    const definition = publishedDefinition(contracts, name);
+    if (!definition) throw new Error(`${consumer.handlerId} subscribes to ${consumer.eventKey}, which no module publishes`);
+    const gap = unservedVersion(definition, version);
+    if (gap) throw new Error(`${consumer.handlerId} reads ${consumer.eventKey}, which its publisher cannot serve: ${gap}`);
   }
 }

@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import type { LagReading } from '../admission/lag-monitor.js';
 import { ConfigError } from '../config/config.js';
 import { AppError } from '../errors/app-error.js';
-import { type BrokerDurability, type EventConsumer, type EventEnvelope, type EventTransport } from './envelope.js';
+import { eventNameOf, type BrokerDurability, type EventConsumer, type EventEnvelope, type EventTransport } from './envelope.js';
 import type { RetryOptions } from './memory-transport.js';
 import { redactRedisUrl, redisOptionsFromUrl } from './redis-connection.js';
 
@@ -14,7 +14,11 @@ export interface BullMqTransportOptions {
   redisUrl: string;
   /** Namespaces every key, so several systems (or test runs) can share one Redis. */
   prefix: string;
-  /** Which handlers consume each event key (`name@version` → handler ids), local or not. */
+  /**
+   * Which handlers consume each event key (`name@version` → handler ids),
+   * local or not. An event goes to the handlers of every version of its name:
+   * each reads it at its own version (ADR 0014).
+   */
   routes: ReadonlyMap<string, readonly string[]>;
   retry: RetryOptions;
   logger: Logger;
@@ -82,6 +86,8 @@ export class BullMqTransport implements EventTransport {
   readonly name = 'bullmq';
   readonly #options: BullMqTransportOptions;
   readonly #queues = new Map<string, Queue>();
+  /** The handlers of each event name, whatever the version they read. */
+  readonly #routesByName = new Map<string, string[]>();
   readonly #consumers: EventConsumer[] = [];
   readonly #workers: Worker[] = [];
   readonly #client: Redis;
@@ -93,6 +99,10 @@ export class BullMqTransport implements EventTransport {
 
   constructor(options: BullMqTransportOptions) {
     this.#options = options;
+    for (const [key, handlers] of options.routes) {
+      const name = eventNameOf(key);
+      this.#routesByName.set(name, [...new Set([...(this.#routesByName.get(name) ?? []), ...handlers])]);
+    }
     // Producer side fails fast when Redis is away: events then simply wait in the outbox.
     this.#client = new Redis({ ...redisOptionsFromUrl(options.redisUrl), enableOfflineQueue: false, commandTimeout: COMMAND_TIMEOUT_MS, lazyConnect: true, maxRetriesPerRequest: 1 });
     this.#client.on('error', () => undefined);
@@ -116,7 +126,7 @@ export class BullMqTransport implements EventTransport {
     const { maxAttempts, baseDelayMs } = this.#options.retry;
     const byHandler = new Map<string, EventEnvelope[]>();
     for (const envelope of envelopes) {
-      for (const handlerId of this.#options.routes.get(`${envelope.name}@${envelope.version}`) ?? []) {
+      for (const handlerId of this.#routesByName.get(envelope.name) ?? []) {
         const list = byHandler.get(handlerId) ?? [];
         list.push(envelope);
         byHandler.set(handlerId, list);

@@ -79,6 +79,16 @@ export interface EventConsumer {
   lagMs(): number;
 }
 
+/**
+ * The event name of an event key (`orders.OrderPlaced@1` → `orders.OrderPlaced`).
+ * Transports route by name, every version to every consumer of the name: the
+ * consumer reads each at its own version (ADR 0014).
+ */
+export function eventNameOf(key: string): string {
+  const at = key.lastIndexOf('@');
+  return at < 0 ? key : key.slice(0, at);
+}
+
 /** Delay before retry number `attempt` (1-based): exponential with a cap. */
 export function backoffDelay(attempt: number, baseMs: number, maxMs: number): number {
   return Math.min(baseMs * 2 ** (attempt - 1), maxMs);

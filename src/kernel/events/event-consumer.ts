@@ -8,6 +8,7 @@ import { eventKey, type EventDefinition, type EventSubscription } from '../modul
 import type { FaultPoints } from '../testing/fault-points.js';
 import type { EventConsumer, EventEnvelope } from './envelope.js';
 import type { EventPublisher } from './event-publisher.js';
+import { payloadAtVersion } from './event-versions.js';
 
 /** What a handler gets besides the payload. */
 export interface HandlerContext {
@@ -110,6 +111,12 @@ export interface EventConsumerOptions {
   concurrency?: number;
   /** Test-only fault points (MMK_FAULT_POINTS); absent in production. */
   faults?: FaultPoints;
+  /**
+   * The publisher's definition of the event, as this process knows it: its
+   * version history converts an event of another version than the handler
+   * reads (see `payloadAtVersion`).
+   */
+  published?: EventDefinition;
 }
 
 export const DEFAULT_CONSUMER_BATCH = 200;
@@ -292,11 +299,17 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
     handlerId,
     eventKey: eventKey(definition.event),
     handle(envelope) {
-      const parsed = definition.event.schema.safeParse(envelope.payload);
+      const read = payloadAtVersion(envelope, definition.event.version, options.published);
+      if (!read.ok) {
+        report('failed');
+        // Not retried (KERNEL.EVENT_UNREADABLE): dead-lettered at once with the reason, and replayable once a deploy adds the missing step.
+        return Promise.reject(new AppError('BAD_REQUEST', 'KERNEL.EVENT_UNREADABLE', `${handlerId} reads ${envelope.name}@${definition.event.version} and cannot read this v${envelope.version} event: ${read.reason}`));
+      }
+      const parsed = definition.event.schema.safeParse(read.payload);
       if (!parsed.success) {
         report('failed');
         return Promise.reject(
-          new AppError('BAD_REQUEST', 'KERNEL.EVENT_UNREADABLE', `${envelope.name}@${envelope.version} does not match the schema of ${handlerId}`, {
+          new AppError('BAD_REQUEST', 'KERNEL.EVENT_UNREADABLE', `${envelope.name}@${envelope.version}${envelope.version === definition.event.version ? '' : ` (read as v${definition.event.version})`} does not match the schema of ${handlerId}`, {
             details: parsed.error.issues,
           }),
         );

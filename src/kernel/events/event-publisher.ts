@@ -5,6 +5,7 @@ import { AppError } from '../errors/app-error.js';
 import { callContextOf, type CallContext } from '../context/call-context.js';
 import { onBeforeCommit } from '../db/transaction-body.js';
 import type { EventDefinition } from '../module/contract.js';
+import { downcastsOf } from './event-versions.js';
 
 /**
  * Writes events to the module's outbox inside the caller's transaction, so an
@@ -60,6 +61,12 @@ export function createEventPublisher(options: EventPublisherOptions): EventPubli
     if (!parsed.success) {
       throw new AppError('INTERNAL', 'KERNEL.EVENT_INVALID', `${event.name}@${event.version} payload does not match its schema`, {
         details: parsed.error.issues,
+      });
+    }
+    // A downcast that fails or yields what the older version rejects fails the publishing transaction, not a consumer later.
+    if (event.from?.downcast) {
+      downcastsOf(event, event.version, parsed.data, (reason) => {
+        throw new AppError('INTERNAL', 'KERNEL.EVENT_INVALID', `${event.name}@${event.version} cannot be published for the consumers of older versions: ${reason}`);
       });
     }
     const id = randomUUID();

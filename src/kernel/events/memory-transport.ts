@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import eventemitter2 from 'eventemitter2';
 import { AppError } from '../errors/app-error.js';
-import { backoffDelay, type EventConsumer, type EventEnvelope, type EventTransport, type PublishReceipt } from './envelope.js';
+import { backoffDelay, eventNameOf, type EventConsumer, type EventEnvelope, type EventTransport, type PublishReceipt } from './envelope.js';
 
 // eventemitter2 is CommonJS: under ESM its classes hang off the default import.
 const { EventEmitter2 } = eventemitter2;
@@ -45,14 +45,15 @@ export class MemoryTransport implements EventTransport {
   }
 
   subscribe(consumer: EventConsumer): void {
-    this.#emitter.on(consumer.eventKey, (envelope: EventEnvelope) => this.#firstAttempt(consumer, envelope));
+    // By name: an event of another version than the consumer reads is converted by the consumer (ADR 0014).
+    this.#emitter.on(eventNameOf(consumer.eventKey), (envelope: EventEnvelope) => this.#firstAttempt(consumer, envelope));
   }
 
   async publish(envelopes: readonly EventEnvelope[]): Promise<PublishReceipt> {
     const pending = new Map<string, Promise<void>>();
     await Promise.all(
       envelopes.map(async (envelope) => {
-        const attempts = (await this.#emitter.emitAsync(`${envelope.name}@${envelope.version}`, envelope)) as FirstAttempt[];
+        const attempts = (await this.#emitter.emitAsync(envelope.name, envelope)) as FirstAttempt[];
         const retries = attempts.flatMap((attempt) => (attempt ? [attempt.retrying] : []));
         if (retries.length > 0) pending.set(envelope.id, Promise.all(retries).then(() => undefined));
       }),

@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
 import type { ModuleDb } from '../db/module-db.js';
-import type { EventTransport, PublishReceipt } from './envelope.js';
+import type { EventDefinition } from '../module/contract.js';
+import type { EventEnvelope, EventTransport, PublishReceipt } from './envelope.js';
+import { downcastsOf } from './event-versions.js';
 import { claimEvents, markPublished, type ClaimedEvent, releaseAllClaims, releaseClaims, renewClaims } from './outbox-store.js';
 
 export interface OutboxRelayOptions {
@@ -20,6 +22,12 @@ export interface OutboxRelayOptions {
   resetClaimsOnStart?: boolean;
   /** Called with the number of events handed over, for metrics. */
   onPublished?: (count: number) => void;
+  /**
+   * The events the module declares: an event whose definition has downcasts
+   * is handed over with its payload at each older version they reach, for
+   * consumers that still read one (ADR 0014).
+   */
+  events?: readonly EventDefinition[];
 }
 
 export const DEFAULT_RELAY_BATCH_SIZE = 200;
@@ -37,7 +45,9 @@ const MAX_ERROR_BACKOFF_MS = 5_000;
  * await relay.stop(); // finishes the round in flight
  */
 export class OutboxRelay {
-  readonly #options: Required<Omit<OutboxRelayOptions, 'onPublished'>> & Pick<OutboxRelayOptions, 'onPublished'>;
+  readonly #options: Required<Omit<OutboxRelayOptions, 'onPublished' | 'events'>> & Pick<OutboxRelayOptions, 'onPublished'>;
+  /** The declared events that have a downcast, by name. */
+  readonly #downcasting: ReadonlyMap<string, EventDefinition>;
   #running = false;
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
@@ -58,6 +68,18 @@ export class OutboxRelay {
       resetClaimsOnStart: false,
       ...options,
     };
+    this.#downcasting = new Map((options.events ?? []).filter((e) => e.from?.downcast).map((e) => [e.name, e]));
+  }
+
+  /** Adds the older versions' payloads to the events whose definition downcasts. */
+  #withDowncasts(envelope: EventEnvelope): EventEnvelope {
+    const definition = this.#downcasting.get(envelope.name);
+    if (!definition) return envelope;
+    const downcasts = downcastsOf(definition, envelope.version, envelope.payload, (reason) =>
+      // Checked on publish already: only a definition changed since the event was written gets here; consumers of the missing versions dead-letter it with the reason.
+      this.#options.logger.error({ schema: this.#options.db.schema, eventId: envelope.id, event: envelope.name }, `downcasting an event failed: ${reason}`),
+    );
+    return downcasts ? { ...envelope, downcasts } : envelope;
   }
 
   start(): void {
@@ -102,7 +124,7 @@ export class OutboxRelay {
     for (const c of claimed) this.#held.add(c.seq);
     let receipt: PublishReceipt | void;
     try {
-      receipt = await transport.publish(claimed.map((c) => c.envelope));
+      receipt = await transport.publish(this.#downcasting.size === 0 ? claimed.map((c) => c.envelope) : claimed.map((c) => this.#withDowncasts(c.envelope)));
     } catch (error) {
       for (const c of claimed) this.#held.delete(c.seq);
       throw error;
