@@ -110,9 +110,17 @@ describe('event versions on the memory bus (PostgreSQL)', () => {
   });
 
   it('a publisher moved to v2 reaches a consumer that still reads v1 through the downcast', async () => {
-    await run({ sender: 2, receiver: 1 });
+    await run({ sender: 2, receiver: 1, rejectText: 'rejected' });
     const ids = await send('x', 'y');
+    const [rejectedId] = await send('rejected');
     await expect.poll(async () => (await received()).length, { timeout: 10_000 }).toBe(2);
+    // The event as it travelled (kept by its dead letter): v2, with the v1 payload the sender's relay downcast.
+    await expect.poll(async () => (await listDeadLetters(app!.database, { modules: ['receiver'] })).length, { timeout: 10_000 }).toBe(1);
+    const [deadLetter] = await listDeadLetters(app!.database, { modules: ['receiver'] });
+    expect(deadLetter!.envelope.version).toBe(2);
+    expect(deadLetter!.envelope.payload).toEqual({ messageId: rejectedId, body: { text: 'rejected', lang: 'en' } });
+    expect(deadLetter!.envelope.downcasts).toEqual({ 1: { messageId: rejectedId, text: 'rejected' } });
+    expect(deadLetter!.error).toBe('receiver rejects "rejected"');
     expect((await received()).map((r) => [r.messageId, r.text, r.lang, r.eventVersion, r.readAs])).toEqual([
       [ids[0], 'x', null, 2, 1],
       [ids[1], 'y', null, 2, 1],
@@ -120,7 +128,6 @@ describe('event versions on the memory bus (PostgreSQL)', () => {
     const [row] = await app!.database.forModule('sender').query<{ event_version: number }>('select event_version from outbox limit 1');
     // One outbox row per event, at the publisher's version: the v1 payload travels with it.
     expect(row!.event_version).toBe(2);
-    expect(await listDeadLetters(app!.database, { modules: ['receiver'] })).toEqual([]);
   });
 
   it('an event whose version no upcaster reaches is dead-lettered at once, with a reason that names the missing upcaster', async () => {

@@ -50,6 +50,7 @@ export function messageModules(build: MessageBuild) {
     name: 'sender',
     events: [event],
     dependsOn: [],
+    consumes: {},
     migrationsDir: false,
     setup: ({ db, events }) => ({
       routes: [
