@@ -154,4 +154,28 @@ export const PLANTS: readonly Plant[] = [
     replace: `    if (targetOf(newPath, spec.text) === movedTarget) continue; // PLANTED: keep whatever still resolves`,
     suites: ['test/extract.test.ts'],
   },
+  {
+    name: 'upcast-not-applied',
+    breaks: 'a consumer reads an event of another version at its own: older events (outboxes, queues, dead letters) are upcast, newer ones downcast, never handed over as they came',
+    file: 'src/kernel/events/event-versions.ts',
+    find: `  return convert(definition, envelope.payload, envelope.version, version);`,
+    replace: `  return { ok: true, payload: envelope.payload }; // PLANTED: the payload as it came, never converted`,
+    suites: ['src/kernel/events/event-versions.test.ts', 'test/event-versions.test.ts', 'test/event-versions.split.test.ts'],
+  },
+  {
+    name: 'downcasts-not-attached',
+    breaks: 'an event published at a newer version reaches a consumer that still reads an older one, whose build knows nothing of the newer (the relay attaches the downcast payloads)',
+    file: 'src/kernel/events/outbox-relay.ts',
+    find: `    return downcasts ? { ...envelope, downcasts } : envelope;`,
+    replace: `    return envelope; // PLANTED: the older versions' payloads are computed but never sent`,
+    suites: ['test/event-versions.test.ts', 'test/event-versions.split.test.ts'],
+  },
+  {
+    name: 'events-routed-by-version',
+    breaks: 'every version of an event reaches every consumer of its name, whichever version a build believes the consumer reads',
+    file: 'src/kernel/events/bullmq-transport.ts',
+    find: `      for (const handlerId of this.#routesByName.get(envelope.name) ?? []) {`,
+    replace: `      for (const handlerId of this.#options.routes.get(\`\${envelope.name}@\${envelope.version}\`) ?? []) { // PLANTED: routed by name@version`,
+    suites: ['test/event-versions.split.test.ts'],
+  },
 ];
