@@ -117,6 +117,8 @@ export class RemoteModule {
   readonly #once: IPolicy;
   readonly #repeatable: IPolicy;
   readonly #recoveryProbeMs: number;
+  /** The breaker's counting of consecutive failures (cockatiel's), also fed by `recordOutcome`. */
+  readonly #consecutive = new ConsecutiveBreaker(BREAKER_THRESHOLD);
   /** The wait of the breaker's current (or last) opening. */
   #wait: OpenWait | undefined;
   #recoveryTimer: NodeJS.Timeout | undefined;
@@ -132,7 +134,7 @@ export class RemoteModule {
     this.#pool = new Pool(options.url, { connections: POOL_CONNECTIONS, keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0 });
     this.#recoveryProbeMs = options.recoveryProbeMs ?? 0;
     const firstWait = new OpenWait(options.halfOpenAfterMs, (wait) => (this.#wait = wait));
-    this.breaker = circuitBreaker(handleAll, { halfOpenAfter: { next: () => firstWait.next() }, breaker: new ConsecutiveBreaker(BREAKER_THRESHOLD) });
+    this.breaker = circuitBreaker(handleAll, { halfOpenAfter: { next: () => firstWait.next() }, breaker: this.#consecutive });
     this.breaker.onBreak(() => this.#scheduleRecoveryProbe());
     // abortOnReturn off: the answer is read before the call returns, and aborting every finished call costs a
     // DOMException with its stack (about 5 µs a call, docs/benchmarks.md).
@@ -264,6 +266,18 @@ export class RemoteModule {
     } catch {
       return false;
     }
+  }
+
+  /**
+   * Counts the outcome of a call made while the breaker was closed without
+   * going through `breaker.execute` (the facade's hot path), exactly as
+   * `execute` counts it in that state: an answer resets the count of
+   * consecutive failures; a failure is run through the breaker, which counts
+   * it and opens at the threshold (if it is still closed then).
+   */
+  recordOutcome(error?: Error): void {
+    if (error === undefined) this.#consecutive.success();
+    else this.breaker.execute(() => Promise.reject(error)).catch(() => undefined);
   }
 
   /** Fails at once while the breaker is open: the state of the module as far as this process knows without asking. */
