@@ -108,6 +108,14 @@ export const PLANTS: readonly Plant[] = [
     suites: ['test/remote-binding.test.ts'],
   },
   {
+    name: 'facade-failures-not-counted',
+    breaks: "a request the facade proxies while the breaker is closed counts against it when it gets no answer, as a call through breaker.execute would",
+    file: 'src/kernel/remote/remote-module.ts',
+    find: `    else this.breaker.execute(() => Promise.reject(error)).catch(() => undefined);`,
+    replace: `    else void error; // PLANTED: a failure outside execute is not counted`,
+    suites: ['test/facade.test.ts', 'test/split-failures.test.ts'],
+  },
+  {
     name: 'facade-counts-5xx-answers',
     breaks: "a module's outage never opens the breaker of another module whose routes answer 503 about it (the other modules keep working)",
     file: 'src/kernel/remote/facade.ts',
