@@ -3,6 +3,7 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { runArchCheck } from '../arch/run-arch-check.js';
+import { contractsRefusal } from '../contracts/contracts-precondition.js';
 import { describe, execute, isExtracted, MANIFEST, modulesOf, planAbsorb, planExtract, writtenFiles, type Plan } from './plan.js';
 
 const git = (root: string, args: string[]) => execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -31,6 +32,8 @@ export async function extractRefusals(root: string, module: string): Promise<str
   if (dirty.length > 0) reasons.push(`uncommitted changes (${dirty.length} file(s), e.g. ${dirty[0]}): commit or stash them first, so that the extraction is a change of its own that git can show and undo`);
   const arch = await runArchCheck({ root });
   if (!arch.ok) reasons.push(`the architecture check fails (${arch.violations.length} violation(s), ${arch.stale.length} stale known violation(s)): run npm run arch:check and fix them first; a module that breaks its boundaries cannot run apart`);
+  const contracts = contractsRefusal(root);
+  if (contracts) reasons.push(contracts);
   return reasons;
 }
 
