@@ -1,6 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { consumes, defineContract, defineEvent } from '../../src/kernel/index.js';
+import { consumes, defineContract, defineEvent, type EventDefinition } from '../../src/kernel/index.js';
 import { checkContracts } from '../../tools/contracts/check-contracts.js';
 import { CONTRACT_RULES } from '../../tools/contracts/rules.js';
 import { snapshotContract, type ModuleSnapshot } from '../../tools/contracts/snapshot.js';
@@ -21,6 +22,24 @@ describe('the contract rules prove themselves', () => {
       expect(f.fix.length).toBeGreaterThan(30);
       expect(f.path).toMatch(/^\$/);
     }
+  });
+
+  it('docs/contracts.md documents every rule', () => {
+    const docs = readFileSync(new URL('../../docs/contracts.md', import.meta.url), 'utf8');
+    for (const rule of CONTRACT_RULES) expect(docs, `docs/contracts.md must document ${rule.id}`).toContain(`| \`${rule.id}\` |`);
+  });
+
+  it('a downcast dropped in the change that moves the last consumer to v2 fails: the baseline consumer may not be redeployed yet', () => {
+    const V1 = defineEvent('alpha.Happened', 1, z.object({ id: z.string() }));
+    const step = { previous: V1, upcast: (v1: { id: string }) => ({ id: v1.id, at: 'unknown' }) };
+    const V2 = z.object({ id: z.string(), at: z.string() });
+    const publisher = (event: EventDefinition) => defineContract({ name: 'alpha', events: [event], dependsOn: [] });
+    const reader = (version: number) => defineContract({ name: 'beta', events: [], dependsOn: [], consumes: { react: consumes('alpha.Happened', version, z.object({ id: z.string() })) } });
+    const withDowncast = defineEvent('alpha.Happened', 2, V2, { ...step, downcast: (v2) => ({ id: v2.id }) });
+    const fixture = { before: [publisher(withDowncast), reader(1)], after: [publisher(defineEvent('alpha.Happened', 2, V2, step)), reader(2)] };
+    expect(check(fixture)).toEqual([
+      expect.objectContaining({ module: 'alpha', rule: 'version-downcast-missing', detail: "the baseline's beta.react (a consumer not redeployed yet) reads v1, and alpha.Happened@2 declares no downcast v2 → v1" }),
+    ]);
   });
 
   it('every fixture names a rule that exists', () => {
