@@ -27,9 +27,9 @@ export function declaredDependencyRules(manifests) {
       `${name} may import only ${dependsOn.length ? dependsOn.join(', ') : 'no other module'} (src/modules/${name}/module.json). ` +
       'Add the module to its "dependsOn" if the dependency is intended, or talk through an event instead.',
     severity: 'error',
-    // Its code wherever it lives (src/modules or, once extracted, extracted/); the service's entry, a composition root
-    // that names every contract for the event routing, excepted.
-    from: { path: `^(src/modules|extracted)/${escape(name)}/`, pathNot: `^extracted/${escape(name)}/src/main\\.ts$` },
+    // Its code wherever it lives (src/modules or, once extracted, extracted/); the service's entries (main.ts and the
+    // events commands' events.ts), composition roots that name every contract for the event routing, excepted.
+    from: { path: `^(src/modules|extracted)/${escape(name)}/`, pathNot: `^extracted/${escape(name)}/src/(main|events)\\.ts$` },
     to: { path: '^src/modules/', pathNot: `^src/modules/(${[name, ...dependsOn].map(escape).join('|')})/` },
   }));
 }
@@ -64,9 +64,9 @@ export function createConfig(root = process.cwd()) {
       {
         name: 'service-entry-reaches-no-other-implementation',
         comment:
-          "What an extracted service's entry reaches is what it deploys: the kernel, its own module and the contracts it uses. Reaching another module's implementation would run that module twice: use its contract (index.ts) instead.",
+          "What an extracted service's entries (main.ts, events.ts) reach is what it deploys: the kernel, its own module and the contracts it uses. Reaching another module's implementation would run that module twice: use its contract (index.ts) instead.",
         severity: 'error',
-        from: { path: '^extracted/([^/]+)/src/main\\.ts$' },
+        from: { path: '^extracted/([^/]+)/src/(main|events)\\.ts$' },
         to: { path: '^(src/modules/[^/]+/(module\\.ts|internal/)|extracted/)', pathNot: '^extracted/$1/', reachable: true },
       },
       {

@@ -76,6 +76,7 @@ describe('extract and absorb refuse clearly', () => {
       'git mv src/modules/payments/module.ts extracted/payments/src/module.ts',
       'git mv src/modules/payments/internal extracted/payments/src/internal',
       'git mv migrations/payments extracted/payments/migrations/payments',
+      'write  extracted/payments/src/events.ts',
       'write  extracted/payments/Dockerfile',
       'write  extracted/payments/k8s/deployment.yaml',
       'edit   src/composition.ts',
@@ -119,7 +120,7 @@ describe.each([
     const changes = status();
     expect(changes).toMatch(new RegExp(`^RM? src/modules/${module}/module.ts -> extracted/${module}/src/module.ts$`, 'm'));
     expect(changes).toMatch(new RegExp(`^R  migrations/${module}/.* -> extracted/${module}/migrations/${module}/`, 'm'));
-    for (const file of ['package.json', 'src/main.ts', 'build.mjs', 'README.md', 'Dockerfile', 'k8s/deployment.yaml', 'k8s/service.yaml', 'k8s/configmap.yaml']) {
+    for (const file of ['package.json', 'src/main.ts', 'src/events.ts', 'build.mjs', 'README.md', 'Dockerfile', 'k8s/deployment.yaml', 'k8s/service.yaml', 'k8s/configmap.yaml']) {
       expect(existsSync(join(clone, 'extracted', module, file)), file).toBe(true);
     }
     expect(existsSync(join(clone, 'src/modules', module, 'index.ts'))).toBe(true);
@@ -190,6 +191,16 @@ describe.each([
     const health = await fetch(`http://127.0.0.1:${port}/health`);
     expect(((await health.json()) as { modules: Record<string, unknown> }).modules[module]).toMatchObject({ location: 'local' });
     await Promise.all(running.splice(0).map((c) => c.kill('SIGTERM')));
+    // Its events commands are built too, and read the service's defaults (MODULES=<module>): its own module only.
+    const { MODULES: _modules, ...settings } = splitProcessEnv({ modules: [module], elsewhere: 'http://127.0.0.1:9', prefix, secret: TEST_SERVICE_SECRET });
+    const events = spawnSync(process.execPath, ['dist/events.js', 'backlog'], {
+      cwd: join(clone, 'extracted', module),
+      encoding: 'utf8',
+      env: { ...process.env, ...settings, DATABASE_URL: database.url, LOG_LEVEL: 'error' },
+    });
+    expect(events.stderr).toBe('');
+    expect(events.status).toBe(0);
+    expect(events.stdout).toMatch(new RegExp(`^MODULE\\s+OUTBOX UNPUBLISHED\\s+OLDEST\\s+DEAD LETTERS PENDING\n${module}\\s+\\d+\\s+\\S+( \\S+)?\\s+0\n\\d+ unpublished events? in \\d modules?; 0 dead letters pending replay\n$`));
   });
 
   it('absorb refuses while a file extract wrote has changed', () => {

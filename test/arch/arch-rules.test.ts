@@ -33,6 +33,13 @@ describe('architecture rules prove themselves', () => {
     expect(report.violations[0]!.hint.length).toBeGreaterThan(20);
   });
 
+  it("an extracted service's entries are its main.ts and its events commands' events.ts: both checked for reach, both exempt from declared dependencies", async () => {
+    const reach = await runArchCheck({ root: fixture('service-entry-reaches-no-other-implementation') });
+    expect([...new Set(reach.violations.map((v) => v.from))].sort()).toEqual(['extracted/alpha/src/events.ts', 'extracted/alpha/src/main.ts']);
+    const declared = await runArchCheck({ root: fixture('module-declared-dependencies') });
+    expect(declared.violations.map((v) => v.from)).not.toContainEqual(expect.stringMatching(/^extracted\/alpha\/src\//));
+  });
+
   it('a known violation with a reason is tolerated', async () => {
     const report = await runArchCheck({ root: fixture('known-violation-tolerated') });
     expect(report).toMatchObject({ ok: true, violations: [], stale: [] });

@@ -81,6 +81,11 @@ export interface RunningExtracted extends RunningSystem {
   startService(databaseUrl: string): Promise<ChildApp>;
   /** `npm run move-data -- <module> --from <from> --to <to>` in the repository (asynchronous: the test goes on meanwhile). */
   moveData(from: string, to: string): Promise<CommandResult>;
+  /**
+   * `npm run events -- <args>` with the monolith's settings, or `npm run events -w extracted/<module> -- <args>`
+   * with the service's (its database where its data is now), as an operator runs them in the repository.
+   */
+  events(where: 'monolith' | 'service', args: readonly string[]): Promise<CommandResult>;
 }
 
 /**
@@ -134,20 +139,17 @@ export function extractedTopology(module: string, options: { moveData: boolean }
         };
         const service = await startService(moduleDatabase);
         // No MODULES: the monolith runs what its code holds; topology.json and the environment say where the module is.
-        const monolith = await startChildApp(
-          {
-            DATABASE_URL: monolithDb.url,
-            EVENT_BUS: 'bullmq',
-            REDIS_URL: TEST_REDIS_URL,
-            EVENT_QUEUE_PREFIX: prefix,
-            SERVICE_TOKEN_SECRET: TEST_SERVICE_SECRET,
-            [`SERVICE_URL_${module.toUpperCase()}`]: serviceUrl,
-            ...common,
-            PORT: new URL(monolithUrl).port,
-          },
-          START_TIMEOUT_MS,
-          { command: 'npm', args: ['start'], cwd: repository },
-        );
+        const monolithEnv = {
+          DATABASE_URL: monolithDb.url,
+          EVENT_BUS: 'bullmq',
+          REDIS_URL: TEST_REDIS_URL,
+          EVENT_QUEUE_PREFIX: prefix,
+          SERVICE_TOKEN_SECRET: TEST_SERVICE_SECRET,
+          [`SERVICE_URL_${module.toUpperCase()}`]: serviceUrl,
+          ...common,
+          PORT: new URL(monolithUrl).port,
+        };
+        const monolith = await startChildApp(monolithEnv, START_TIMEOUT_MS, { command: 'npm', args: ['start'], cwd: repository });
         children.push(monolith);
         const running: RunningExtracted = {
           repository,
@@ -162,6 +164,10 @@ export function extractedTopology(module: string, options: { moveData: boolean }
             return running.service;
           },
           moveData,
+          events: (where, args) => {
+            const [workspace, env] = where === 'service' ? [['-w', `extracted/${module}`], serviceEnv(running.moduleDatabase)] : [[], monolithEnv];
+            return run('npm', ['run', '-s', 'events', ...workspace, '--', ...args], repository, { ...process.env, ...env, LOG_LEVEL: 'error' });
+          },
           shop: new ShopClient(monolithUrl),
           ledger: postgresLedger(
             (m) => (m === module ? running.moduleDatabase : monolithDb.url),

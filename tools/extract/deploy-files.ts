@@ -89,7 +89,7 @@ function dockerfile({ module: m, port, nodeVersion }: DeploySpec): string {
     `# Adjust the Node.js version of the base image (${base}) here.`,
     '',
     `# build: every dependency (the bundler is a dev dependency), then the bundle`,
-    `# ${dir}/dist/ (main.js and migrations/${m}/*.js). The manifests come first`,
+    `# ${dir}/dist/ (main.js, events.js and migrations/${m}/*.js). The manifests come first`,
     '# so that the npm ci layer is reused until they change.',
     `FROM ${base} AS build`,
     'WORKDIR /srv',

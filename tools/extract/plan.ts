@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { importsAnyOf, rewriteImports, type FileMoves } from './codemod.js';
 import { compositionSource } from './composition.js';
 import { deployFiles } from './deploy-files.js';
-import { serviceBuild, serviceMain, servicePackageJson, serviceReadme, type ServiceSpec } from './service-files.js';
+import { serviceBuild, serviceEvents, serviceMain, servicePackageJson, serviceReadme, type ServiceSpec } from './service-files.js';
 import { formatTopologyJson, readTopologyJson, TOPOLOGY_FILE, type TopologyJson } from './topology-file.js';
 
 /** One step of extract or absorb: what it does, and enough to undo it. */
@@ -128,6 +128,7 @@ export function generatedFiles(root: string, module: string, modules: string[]):
   const files: Record<string, string> = {
     'package.json': servicePackageJson(spec),
     'src/main.ts': serviceMain(spec),
+    'src/events.ts': serviceEvents(spec),
     'build.mjs': serviceBuild(spec),
     'README.md': serviceReadme({ ...spec, dependsOn: manifest.dependsOn ?? [] }),
     ...deployFiles({ module, others: spec.others, dependsOn: manifest.dependsOn ?? [], port: spec.port, nodeVersion: NODE_IMAGE }),

@@ -30,16 +30,22 @@ export function servicePackageJson(spec: ServiceSpec): string {
       start: 'node --import tsx src/main.ts',
       build: 'node build.mjs',
       'start:prod': 'node dist/main.js',
+      events: 'node --import tsx src/events.ts',
     },
   };
   return `${JSON.stringify(pkg, null, 2)}\n`;
+}
+
+/** The service's default settings, under the environment: the same in its entry and its events commands. */
+function serviceDefaults(spec: ServiceSpec): string {
+  const others = [...spec.others].sort();
+  return [`MODULES: '${spec.module}'`, `PORT: '${spec.port}'`, ...others.map((o) => `${envName(o)}: '${spec.monolithUrl}'`)].join(', ');
 }
 
 /** The service's entry: the kit's kernel running this one module, with every other module's contract. */
 export function serviceMain(spec: ServiceSpec): string {
   const name = camel(spec.module);
   const others = [...spec.others].sort();
-  const defaults = [`MODULES: '${spec.module}'`, `PORT: '${spec.port}'`, ...others.map((o) => `${envName(o)}: '${spec.monolithUrl}'`)];
   return `// The ${spec.module} service: written by \`npm run extract -- ${spec.module}\`; \`npm run absorb -- ${spec.module}\` folds it back.
 // Run it with \`npm start -w extracted/${spec.module}\` (or \`npm run build -w extracted/${spec.module}\`, then \`node dist/main.js\` there).
 import { existsSync } from 'node:fs';
@@ -50,7 +56,7 @@ ${others.map((o) => importLine(`${camel(o)}Contract`, `../../../src/modules/${o}
 ${importLine(`${name}Module`, './module.js')}
 
 /** This service runs ${spec.module}; the other modules run in the monolith on this machine unless the environment says otherwise. */
-const DEFAULTS: Record<string, string> = { ${defaults.join(', ')} };
+const DEFAULTS: Record<string, string> = { ${serviceDefaults(spec)} };
 
 async function main(): Promise<void> {
   // src/main.ts under tsx, dist/main.js once built: the service's folder is the parent of either.
@@ -79,15 +85,54 @@ main().catch((error: unknown) => {
 `;
 }
 
+/**
+ * The service's events commands (`npm run events -w extracted/<m> -- <command>`): the kernel's
+ * events CLI over this module, in the service's database, with the service's defaults.
+ */
+export function serviceEvents(spec: ServiceSpec): string {
+  const name = camel(spec.module);
+  const others = [...spec.others].sort();
+  return `// The events commands of the ${spec.module} service (dead letters, outbox backlog, republish; docs/operations.md):
+// written by \`npm run extract -- ${spec.module}\`; \`npm run absorb -- ${spec.module}\` removes it. Run them with the service's
+// settings: \`npm run events -w extracted/${spec.module} -- <command>\` (or \`node dist/events.js <command>\` here once built).
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+${importLine('runEventsCli', '../../../src/kernel/index.js')}
+${others.map((o) => importLine(`${camel(o)}Contract`, `../../../src/modules/${o}/index.js`)).join('\n')}
+${importLine(`${name}Module`, './module.js')}
+
+/** The service's defaults, as src/main.ts has them: its outbox and dead letters are in the database of the process that runs ${spec.module}. */
+const DEFAULTS: Record<string, string> = { ${serviceDefaults(spec)} };
+
+// src/events.ts under tsx, dist/events.js once built: the service's folder is the parent of either.
+const rootDir = join(dirname(fileURLToPath(import.meta.url)), '..');
+runEventsCli({
+  argv: process.argv,
+  modules: [${name}Module],
+  contracts: [${others.map((o) => `${camel(o)}Contract`).join(', ')}],
+  defaults: DEFAULTS,
+  rootDir,
+  topologyFile: '../../topology.json',
+}).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
+`;
+}
+
 /** The production build: esbuild bundles the service's code (npm packages stay external) and its migrations to plain JavaScript. */
 export function serviceBuild(spec: ServiceSpec): string {
-  return `// Production build of the ${spec.module} service (written by npm run extract): plain JavaScript in dist/, run with \`node dist/main.js\`.
+  return `// Production build of the ${spec.module} service (written by npm run extract): plain JavaScript in dist/, run with \`node dist/main.js\` (its events commands: \`node dist/events.js <command>\`).
 import { readdirSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
 rmSync('dist', { recursive: true, force: true });
 const common = { bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', sourcemap: true, logLevel: 'info' };
 await build({ ...common, entryPoints: ['src/main.ts'], outfile: 'dist/main.js' });
+await build({ ...common, entryPoints: ['src/events.ts'], outfile: 'dist/events.js' });
 const migrations = readdirSync('migrations/${spec.module}').filter((f) => f.endsWith('.ts')).map((f) => \`migrations/${spec.module}/\${f}\`);
 await build({ ...common, entryPoints: migrations, outdir: 'dist/migrations/${spec.module}' });
 `;
@@ -126,6 +171,22 @@ Production-like: \`npm run build -w extracted/${spec.module}\` bundles it to pla
 repository root: \`docker build -f extracted/${spec.module}/Dockerfile .\`) and the Kubernetes manifests in
 \`k8s/\` (Deployment with probes on \`/health\`, Service, ConfigMap; \`DATABASE_URL\` and
 \`SERVICE_TOKEN_SECRET\` come from the Secret \`${spec.module}-secrets\`) do the same.
+
+## Its events: dead letters, outbox backlog, republish
+
+The module's outbox, inbox and dead letters are in the service's database, so the
+events commands of [docs/operations.md](../../docs/operations.md) run here, with the
+service's settings (its \`DATABASE_URL\`, \`EVENT_BUS\`, \`REDIS_URL\`, \`SERVICE_TOKEN_SECRET\`):
+
+\`\`\`sh
+npm run events -w extracted/${spec.module} -- backlog
+npm run events -w extracted/${spec.module} -- list
+npm run events -w extracted/${spec.module} -- replay <id>
+npm run events -w extracted/${spec.module} -- republish --since 15m
+\`\`\`
+
+Built: \`node dist/events.js <command>\` in this folder (in the container too). From the repository
+root, \`npm run events\` covers the monolith's modules only, and refuses \`--module ${spec.module}\` with this command.
 
 ## Settings
 
