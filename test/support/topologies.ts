@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createApp, jsonBinding, loadConfig, type App, type ApiBinding } from '../../src/kernel/index.js';
 import { SHOP_MODULES, SHOP_TOPOLOGY_FILE } from '../../src/app.js';
 import { appLedger, type EventLedger } from './event-ledger.js';
-import { createTestDatabase } from './postgres.js';
+import { createTestDatabase, testTag } from './postgres.js';
 import { ShopClient } from './shop-client.js';
 
 /** One way to run the shop; the same scenarios run against each. */
@@ -102,7 +102,7 @@ export async function dropRedisPrefix(redisUrl: string, prefix: string): Promise
 
 /** A queue prefix of its own per test run and topology. */
 export function testQueuePrefix(): string {
-  return `mmk-test-${process.pid}-${randomBytes(3).toString('hex')}`;
+  return `mmk-test-${testTag('-')}${process.pid}-${randomBytes(3).toString('hex')}`;
 }
 
 export function bullmqTopology(apiBindings: Record<string, ApiBinding> = {}, name = 'PostgreSQL + BullMQ', env: Record<string, string> = {}): Topology {

@@ -2,6 +2,9 @@ import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { TEST_POSTGRES_URL } from '../../test/support/postgres.js';
 import { PLANTS, type Plant } from './plants.js';
 
 /**
@@ -58,18 +61,55 @@ interface VitestJson {
   testResults: Array<{ name: string; status: string; message?: string; assertionResults: Array<{ fullName: string; status: string }> }>;
 }
 
+/** The tests' Redis (test/support/topologies.ts, which loads the whole kit, says the same). */
+const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+let runs = 0;
+
+/**
+ * Drops what a run of suites tagged `tag` left behind: a run stopped by --bail does not always reach the suites'
+ * afterAll hooks, so their databases (named with the tag, test/support/postgres.ts) and queue keys would stay.
+ */
+async function dropLeftovers(tag: string): Promise<void> {
+  const client = new pg.Client({ connectionString: TEST_POSTGRES_URL });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ datname: string }>(`select datname from pg_database where datname like $1`, [`%\\_${tag}\\_%`]);
+    for (const { datname } of rows) await client.query(`drop database if exists "${datname}" with (force)`);
+  } finally {
+    await client.end();
+  }
+  const redis = new Redis(TEST_REDIS_URL);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `mmk-test-${tag}-*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
 async function runSuites(dir: string, suites: readonly string[]): Promise<SuiteRun> {
   const started = Date.now();
+  runs += 1;
+  const tag = `mut${process.pid}r${runs}`;
+  // Temporary folders (PGlite data, sockets) inside the scratch copy, removed with it.
+  const temporary = join(dir, '.tmp');
+  mkdirSync(temporary);
   const output = join(dir, '.mutation-report.json');
   // --bail: the first failing test is the answer; the rest would only cost time.
   const args = [VITEST, 'run', '--bail=1', '--reporter=json', `--outputFile=${output}`, ...suites];
   const stderr = await new Promise<string>((done, fail) => {
-    const child = spawn(process.execPath, args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CI: 'true' } });
+    const child = spawn(process.execPath, args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CI: 'true', MMK_TEST_TAG: tag, TMPDIR: temporary } });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2_000)));
     child.on('error', fail);
     child.on('exit', () => done(stderr));
   });
+  await dropLeftovers(tag);
   let report: VitestJson;
   try {
     report = JSON.parse(readFileSync(output, 'utf8')) as VitestJson;
