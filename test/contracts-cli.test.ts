@@ -54,6 +54,16 @@ describe('contracts:check', () => {
     expect(run.stdout).toMatch(/✖ contracts check failed: 1 breaking change\(s\)/);
   });
 
+  it('records a break on purpose with contracts:update, saying it is breaking', () => {
+    edit(CATALOG, /\n {2}stock: z\.number\(\)\.int\(\),/, '');
+    const update = contracts('update');
+    expect(update.code).toBe(0);
+    expect(update.stdout).toContain('~ catalog: operation getProduct output');
+    expect(update.stdout).toContain('! breaking, now recorded: catalog: operation getProduct output, $.stock (output-field-removed)');
+    expect(update.stdout).toMatch(/1 change\(s\), 1 of them breaking; commit it/);
+    expect(contracts('check').code).toBe(0);
+  });
+
   it("passes when an optional field is added to priceItems's input, and update records it", () => {
     edit(CATALOG, 'input: z.strictObject({ items: z.array(OrderLine).min(1).max(100) }),', 'input: z.strictObject({ items: z.array(OrderLine).min(1).max(100), coupon: z.string().optional() }),');
     const check = contracts('check');
