@@ -123,6 +123,9 @@ describe.each([
     for (const file of ['package.json', 'src/main.ts', 'src/events.ts', 'build.mjs', 'README.md', 'Dockerfile', 'k8s/deployment.yaml', 'k8s/service.yaml', 'k8s/configmap.yaml']) {
       expect(existsSync(join(clone, 'extracted', module, file)), file).toBe(true);
     }
+    // Its events commands: a script of the workspace, listed in the service's README.
+    expect(JSON.parse(readFileSync(join(clone, 'extracted', module, 'package.json'), 'utf8')).scripts.events).toBe('node --import tsx src/events.ts');
+    expect(readFileSync(join(clone, 'extracted', module, 'README.md'), 'utf8')).toContain(`npm run events -w extracted/${module} -- backlog`);
     expect(existsSync(join(clone, 'src/modules', module, 'index.ts'))).toBe(true);
     expect(existsSync(join(clone, 'src/modules', module, 'module.ts'))).toBe(false);
     expect(JSON.parse(readFileSync(join(clone, 'topology.json'), 'utf8')).modules[module]).toMatchObject({ location: 'remote', extracted: true });
