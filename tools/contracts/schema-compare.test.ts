@@ -79,6 +79,13 @@ describe('compareSchemas', () => {
     expect(kinds(Loose, Strict)).toEqual(['type $.v']);
   });
 
+  it('a shared $defs schema that breaks is reported whichever union member is tried', () => {
+    const writer = { $defs: { S: { type: 'integer' } }, type: 'object', properties: { a: { $ref: '#/$defs/S' } }, required: ['a'] };
+    const member = (extra: object) => ({ type: 'object', properties: { a: { $ref: '#/$defs/R' }, ...extra }, required: ['a'] });
+    const reader = { $defs: { R: { type: 'string' } }, anyOf: [member({}), member({ b: { type: 'string' } })] };
+    expect(compareSchemas(writer, reader, names).map((d) => `${d.kind} ${d.path}`)).toEqual(['type $.a']);
+  });
+
   it('compares tuples position by position and records by keys and values', () => {
     expect(kinds(z.tuple([z.string(), z.number()]), z.tuple([z.string(), z.number().int()]))).toEqual(['type $[1]']);
     expect(kinds(z.tuple([z.string()], z.number()), z.tuple([z.string()]))).toEqual(['length $', 'length $']);

@@ -59,8 +59,8 @@ class Comparison {
   readonly #writerRoot: JsonSchema;
   readonly #readerRoot: JsonSchema;
   readonly #names: SideNames;
-  /** Pairs of subschemas already compared, or being compared. */
-  readonly #assumed = new Map<object, Set<object>>();
+  /** Pairs of subschemas being compared: met again inside themselves (a recursive schema), they are assumed to hold. */
+  readonly #inProgress = new Map<object, Set<object>>();
 
   constructor(writerRoot: JsonSchema, readerRoot: JsonSchema, names: SideNames) {
     this.#writerRoot = writerRoot;
@@ -71,12 +71,19 @@ class Comparison {
   compare(writer: JsonSchema, reader: JsonSchema, path: string): Difference[] {
     const w = resolveRef(writer, this.#writerRoot, path);
     const r = resolveRef(reader, this.#readerRoot, path);
-    // Each pair of subschemas is compared once: a recursive schema holds where it recurses, and a shared one is reported where first met.
-    if (typeof w === 'object' && typeof r === 'object') {
-      const seen = this.#assumed.get(w) ?? new Set<object>();
-      if (seen.has(r)) return [];
-      this.#assumed.set(w, seen.add(r));
+    if (typeof w !== 'object' || typeof r !== 'object') return this.#compareResolved(w, r, path);
+    // Coinduction: whatever breaks inside a recursion is reported by the outer comparison of the same pair.
+    const pending = this.#inProgress.get(w) ?? new Set<object>();
+    if (pending.has(r)) return [];
+    this.#inProgress.set(w, pending.add(r));
+    try {
+      return this.#compareResolved(w, r, path);
+    } finally {
+      pending.delete(r);
     }
+  }
+
+  #compareResolved(w: JsonSchema, r: JsonSchema, path: string): Difference[] {
     const readerUnion = this.#expand(r, this.#readerRoot, path, true);
     if (readerUnion.kind === 'any') return [];
     const writerUnion = this.#expand(w, this.#writerRoot, path, false);
