@@ -96,9 +96,9 @@ async function runSuites(dir: string, suites: readonly string[]): Promise<SuiteR
   const started = Date.now();
   runs += 1;
   const tag = `mut${process.pid}r${runs}`;
-  // Temporary folders (PGlite data, sockets) inside the scratch copy, removed with it.
-  const temporary = join(dir, '.tmp');
-  mkdirSync(temporary);
+  // Temporary folders (PGlite data, scratch clones) of this run, removed after it. Not inside the scratch copy:
+  // tests copy the repository into their temporary folders (test/extract.test.ts).
+  const temporary = mkdtempSync(join(tmpdir(), 'mmk-mutation-tmp-'));
   const output = join(dir, '.mutation-report.json');
   // --bail: the first failing test is the answer; the rest would only cost time.
   const args = [VITEST, 'run', '--bail=1', '--reporter=json', `--outputFile=${output}`, ...suites];
@@ -110,6 +110,7 @@ async function runSuites(dir: string, suites: readonly string[]): Promise<SuiteR
     child.on('exit', () => done(stderr));
   });
   await dropLeftovers(tag);
+  rmSync(temporary, { recursive: true, force: true });
   let report: VitestJson;
   try {
     report = JSON.parse(readFileSync(output, 'utf8')) as VitestJson;
