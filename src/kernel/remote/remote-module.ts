@@ -220,17 +220,7 @@ export class RemoteModule {
    * still seen coming back.
    */
   async probe(): Promise<void> {
-    const status = await this.breaker.execute(async () => {
-      const response = await this.#pool.request({
-        path: '/health',
-        method: 'GET',
-        headers: { [HEALTH_PROBE_HEADER]: '1' },
-        // The same limit as a call: a probe that times out counts against the breaker like a call would.
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
-      await response.body.dump();
-      return response.statusCode;
-    });
+    const status = await this.breaker.execute(() => this.#healthStatus());
     if (status !== 200) throw new Error(`${this.url}/health answered ${status}`);
   }
 
@@ -259,13 +249,20 @@ export class RemoteModule {
 
   /** Whether the service's own `/health` answers 200 within the call timeout (outside the breaker). */
   async #answersHealth(): Promise<boolean> {
-    try {
-      const response = await this.#pool.request({ path: '/health', method: 'GET', headers: { [HEALTH_PROBE_HEADER]: '1' }, signal: AbortSignal.timeout(this.timeoutMs) });
-      await response.body.dump();
-      return response.statusCode === 200;
-    } catch {
-      return false;
-    }
+    return (await this.#healthStatus().catch(() => 0)) === 200;
+  }
+
+  /** The status of the service's own `/health` (no remote probes of its own), within the call timeout. */
+  async #healthStatus(): Promise<number> {
+    const response = await this.#pool.request({
+      path: '/health',
+      method: 'GET',
+      headers: { [HEALTH_PROBE_HEADER]: '1' },
+      // The same limit as a call: a probe through the breaker that times out counts against it like a call would.
+      signal: AbortSignal.timeout(this.timeoutMs),
+    });
+    await response.body.dump();
+    return response.statusCode;
   }
 
   /**
