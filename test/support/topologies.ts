@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { Redis } from 'ioredis';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp, jsonBinding, loadConfig, type App, type ApiBinding } from '../../src/kernel/index.js';
 import { SHOP_MODULES, SHOP_TOPOLOGY_FILE } from '../../src/app.js';
 import { appLedger, type EventLedger } from './event-ledger.js';
 import { createTestDatabase, testTag } from './postgres.js';
+import { deleteRedisKeys, TEST_REDIS_URL } from './redis-keys.js';
 import { ShopClient } from './shop-client.js';
 
 /** One way to run the shop; the same scenarios run against each. */
@@ -82,22 +82,11 @@ export function postgresTopology(apiBindings: Record<string, ApiBinding> = {}, n
   };
 }
 
-/** The Redis the tests use; CI and the dev machine have it on 6379. */
-export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+export { TEST_REDIS_URL };
 
 /** Deletes every key under a prefix, so test runs leave the shared Redis clean. */
 export async function dropRedisPrefix(redisUrl: string, prefix: string): Promise<void> {
-  const redis = new Redis(redisUrl);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
+  await deleteRedisKeys(redisUrl, `${prefix}:*`);
 }
 
 /** A queue prefix of its own per test run and topology. */

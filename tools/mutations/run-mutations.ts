@@ -2,9 +2,9 @@ import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import { TEST_POSTGRES_URL } from '../../test/support/postgres.js';
+import { deleteRedisKeys, TEST_REDIS_URL } from '../../test/support/redis-keys.js';
 import { PLANTS, type Plant } from './plants.js';
 
 /**
@@ -61,9 +61,6 @@ interface VitestJson {
   testResults: Array<{ name: string; status: string; message?: string; assertionResults: Array<{ fullName: string; status: string }> }>;
 }
 
-/** The tests' Redis (test/support/topologies.ts, which loads the whole kit, says the same). */
-const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-
 let runs = 0;
 
 /**
@@ -79,17 +76,7 @@ async function dropLeftovers(tag: string): Promise<void> {
   } finally {
     await client.end();
   }
-  const redis = new Redis(TEST_REDIS_URL);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `mmk-test-${tag}-*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
+  await deleteRedisKeys(TEST_REDIS_URL, `mmk-test-${tag}-*`);
 }
 
 async function runSuites(dir: string, suites: readonly string[]): Promise<SuiteRun> {
