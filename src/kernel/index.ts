@@ -29,6 +29,8 @@ export {
 } from './module/contract.js';
 export { defineModule, type ModuleDefinition, type ModuleContext, type ModuleParts } from './module/define-module.js';
 export { describeModules, type ModuleDescription } from './module/describe-modules.js';
+export { describeContracts } from './module/describe-contracts.js';
+export { moduleGraphEdges, moduleGraphMermaid, type ModuleGraphEdges, type ModuleGraphGroup, type ModuleGraphOptions } from './module/module-graph.js';
 export { localBinding, jsonBinding, type ApiBinding } from './module/api-binding.js';
 export { on, onBatch, type BatchItem, type EventHandlerDefinition, type HandlerContext, type HandlerOptions } from './events/event-consumer.js';
 export type { EventEnvelope, EventTransport, EventConsumer } from './events/envelope.js';

@@ -36,8 +36,13 @@ export function formatAge(ms: number): string {
 
 /** Columns padded to their widest cell, the last one left as it is. */
 export function printTable(rows: string[][]): void {
+  for (const line of tableLines(rows)) console.log(line);
+}
+
+/** The lines of `printTable`. */
+export function tableLines(rows: readonly string[][]): string[] {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  for (const row of rows) console.log(row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '));
+  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '));
 }
 
 const RELATIVE_TIME = /^(\d+)(s|m|h|d)$/;
