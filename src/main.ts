@@ -3,7 +3,7 @@ import { SHOP_EXTRACTED, SHOP_MODULES, SHOP_TOPOLOGY_FILE } from './app.js';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
-  const app = await createApp({ modules: SHOP_MODULES, contracts: SHOP_EXTRACTED, config, topologyFile: SHOP_TOPOLOGY_FILE });
+  const app = await createApp({ name: 'shop', modules: SHOP_MODULES, contracts: SHOP_EXTRACTED, config, topologyFile: SHOP_TOPOLOGY_FILE });
   installShutdown(app, { graceMs: config.shutdownGraceMs });
   const { port } = await app.start();
   app.logger.info(`shop listening on http://localhost:${port}`);

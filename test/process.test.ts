@@ -70,7 +70,7 @@ describe('the process', () => {
     try {
       const first = await runNode('src/cli/migrate.ts', { DATABASE_URL: fresh.url });
       expect(first.code).toBe(0);
-      expect(first.stdout).toMatch(/^catalog: applied 00000000000000_kernel-event-tables, 20261122000100_create-products$/m);
+      expect(first.stdout).toMatch(/^catalog: applied 00000000000000_kernel-event-tables, 00000000000001_kernel-outbox-trace-parent, 20261122000100_create-products$/m);
       expect(first.stdout).toMatch(/^shipping: applied /m);
       const second = await runNode('src/cli/migrate.ts', { DATABASE_URL: fresh.url });
       expect(second.code).toBe(0);

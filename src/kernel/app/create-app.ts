@@ -28,6 +28,7 @@ import type { ModuleDefinition } from '../module/define-module.js';
 import { HEALTH_PROBE_HEADER, RemoteModule } from '../remote/remote-module.js';
 import { ServiceTokenIssuer } from '../remote/service-token.js';
 import { readTopologyFile, resolveTopology, type Topology } from '../topology/resolve-topology.js';
+import { startTracing, type Tracing } from '../tracing/tracing.js';
 import { frontHandler } from './front-handler.js';
 import { openDatabase } from './open-database.js';
 import { consumersOfSystem, wireModules, type WiredModule } from './wire-modules.js';
@@ -64,6 +65,13 @@ export interface AppOptions {
   rootDir?: string;
   /** An opened database to use instead of the one the config names. */
   database?: Database;
+  /**
+   * The app's name, such as `shop`: the OpenTelemetry service name of a
+   * process that runs every module of the app, unless `OTEL_SERVICE_NAME`
+   * says otherwise. A process that runs only some is named after them
+   * (`payments`, `catalog+orders`), a pure gateway `<name>-gateway`.
+   */
+  name?: string;
 }
 
 /** A running (or ready to run) process of the kit. */
@@ -96,6 +104,8 @@ export interface App {
   stop(options?: { graceMs?: number }): Promise<void>;
   /** True once `stop` was called. */
   readonly stopping: boolean;
+  /** The process's tracing, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set. */
+  readonly tracing: Tracing | undefined;
 }
 
 /**
@@ -114,12 +124,14 @@ export async function createApp(options: AppOptions): Promise<App> {
   const topologyFile = readTopologyFile(rootDir, config.topologyFile, options.topologyFile);
   const topology = resolveTopology({ contracts, implemented: new Set(options.modules.map((m) => m.name)), config, file: topologyFile.file, filePath: topologyFile.path });
   const localModules = options.modules.filter((m) => topology.local.includes(m.name));
+  // Loads the OpenTelemetry SDK only when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+  const tracing = await startTracing({ endpoint: config.otelEndpoint, serviceName: config.otelServiceName ?? serviceNameOf(options.name, localModules.map((m) => m.name), contracts.length), logger });
   const remotes = new Map<string, RemoteModule>();
   if (topology.remote.size > 0) {
     const tokens = new ServiceTokenIssuer(config.serviceTokenSecret!);
     for (const [name, url] of topology.remote) {
       const contract = contracts.find((c) => c.name === name)!;
-      remotes.set(name, new RemoteModule({ contract, url, timeoutMs: config.remoteTimeoutMs, halfOpenAfterMs: config.remoteBreakerHalfOpenMs, recoveryProbeMs: config.remoteRecoveryProbeMs, tokens, metrics, logger }));
+      remotes.set(name, new RemoteModule({ contract, url, timeoutMs: config.remoteTimeoutMs, halfOpenAfterMs: config.remoteBreakerHalfOpenMs, recoveryProbeMs: config.remoteRecoveryProbeMs, tokens, metrics, logger, tracing }));
     }
   }
   // A pure gateway stores nothing: it opens no database (and takes no PGlite folder from a monolith beside it).
@@ -137,6 +149,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     onHandled: (handler, outcome) => metrics.eventsHandled.inc({ handler, outcome }),
     handlerConcurrency: config.eventHandlerConcurrency,
     faults,
+    tracing,
   });
   const consumers = modules.flatMap((m) => m.consumers);
   const transport = await createTransport(config, retry, consumersOfSystem(modules, contracts), logger);
@@ -153,6 +166,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       ...options.relay,
       onPublished: (count) => metrics.eventsPublished.inc({ module: module.definition.name }, count),
       events: module.definition.events,
+      tracing,
     });
     if (config.eventRelay === 'on') module.nudge = () => relay.nudge();
     return relay;
@@ -177,7 +191,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   const gate = new AdmissionGate(monitor, { maxLagMs: config.admissionMaxLagMs, enabled: config.admissionControl });
   const lifecycle = { stopping: false };
   const http = buildHttp({ modules, database, transport, logger, metrics, lifecycle, gate, monitor, remotes });
-  const handle = frontHandler({ http, remotes, apis, contracts, config, metrics, logger });
+  const handle = frontHandler({ http, remotes, apis, contracts, config, metrics, logger, tracing });
   let server: Server | undefined;
 
   const app: App = {
@@ -190,6 +204,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     consumers,
     topology,
     remotes,
+    tracing,
     async migrate() {
       const results: MigrationResult[] = [];
       for (const { definition } of modules) {
@@ -241,10 +256,18 @@ export async function createApp(options: AppOptions): Promise<App> {
       await transport.close();
       await Promise.all([...remotes.values()].map((remote) => remote.close()));
       await database.close();
+      // Last: the spans of everything above are exported before the process exits.
+      await tracing?.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'exporting the last spans failed'));
       logger.info('stopped');
     },
   };
   return app;
+}
+
+/** The default OpenTelemetry service name: the app's name when this process runs all its modules, else the modules it runs. */
+function serviceNameOf(appName: string | undefined, local: readonly string[], modules: number): string {
+  if (local.length === 0) return `${appName ?? 'mmk'}-gateway`;
+  return local.length === modules && appName !== undefined ? appName : local.join('+');
 }
 
 interface HttpParts {

@@ -9,6 +9,8 @@ import { createFacade } from '../remote/facade.js';
 import { internalEndpoint } from '../remote/internal-endpoint.js';
 import type { RemoteModule } from '../remote/remote-module.js';
 import { ServiceTokenVerifier } from '../remote/service-token.js';
+import { traceRequest } from '../tracing/trace-request.js';
+import type { Tracing } from '../tracing/tracing.js';
 
 export interface FrontOptions {
   http: Express;
@@ -18,6 +20,8 @@ export interface FrontOptions {
   config: Pick<Config, 'serviceTokenSecret'>;
   metrics: Metrics;
   logger: Logger;
+  /** Present when tracing is on: every request gets a server span. */
+  tracing?: Tracing;
 }
 
 /** The module a `/api/<module>...` URL addresses, or undefined. */
@@ -36,7 +40,7 @@ function moduleOfApiUrl(url: string): string | undefined {
  * proxied from process to process.
  */
 export function frontHandler(options: FrontOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const { http, remotes, apis, contracts, config, metrics, logger } = options;
+  const { http, remotes, apis, contracts, config, metrics, logger, tracing } = options;
   const internal = internalEndpoint({
     apis,
     known: new Set(contracts.map((c) => c.name)),
@@ -45,8 +49,8 @@ export function frontHandler(options: FrontOptions): (req: IncomingMessage, res:
     logger,
   });
   const processId = randomBytes(6).toString('hex');
-  const facades = new Map([...remotes].map(([name, remote]) => [name, createFacade({ remote, processId, metrics, logger })]));
-  return function front(req, res) {
+  const facades = new Map([...remotes].map(([name, remote]) => [name, createFacade({ remote, processId, metrics, logger, tracing })]));
+  function front(req: IncomingMessage, res: ServerResponse): void {
     const url = req.url ?? '/';
     if (url.startsWith('/internal/')) return internal(req, res);
     if (facades.size > 0) {
@@ -55,5 +59,20 @@ export function frontHandler(options: FrontOptions): (req: IncomingMessage, res:
       if (facade) return facade(req, res);
     }
     http(req, res);
+  }
+  if (!tracing) return front;
+  // Tracing on: the same dispatch behind a server span per request (a separate function, so the untraced path has no check at all).
+  return function tracedFront(req, res) {
+    const url = req.url ?? '/';
+    traceRequest(tracing, req, res, url.startsWith('/internal/') ? url.split('?', 1)[0]! : () => routeOf(url, res));
+    front(req, res);
   };
+}
+
+/** The route pattern an answer was made for: the Express route that took it, a proxied module's prefix, or `unmatched`. */
+function routeOf(url: string, res: ServerResponse): string {
+  const state = (res as ServerResponse & { locals?: { mmkRequest?: { route?: string } } }).locals?.mmkRequest;
+  if (state?.route) return state.route;
+  const module = moduleOfApiUrl(url);
+  return module === undefined ? (url.split('?', 1)[0] === '/health' ? '/health' : url.split('?', 1)[0] === '/metrics' ? '/metrics' : 'unmatched') : `/api/${module}/*`;
 }

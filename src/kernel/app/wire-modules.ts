@@ -13,6 +13,7 @@ import type { ModuleDefinition } from '../module/define-module.js';
 import { remoteBinding } from '../remote/remote-binding.js';
 import type { RemoteModule } from '../remote/remote-module.js';
 import type { FaultPoints } from '../testing/fault-points.js';
+import type { Tracing } from '../tracing/tracing.js';
 import { assertTopology } from './assert-topology.js';
 
 /** A module after set-up, as the rest of the kernel uses it. */
@@ -38,6 +39,8 @@ export interface WireOptions {
   /** Lanes of a handler that sets none of its own. */
   handlerConcurrency?: number;
   faults?: FaultPoints;
+  /** Present when tracing is on (publish and handle spans). */
+  tracing?: Tracing | undefined;
 }
 
 /**
@@ -54,7 +57,7 @@ export function wireModules(options: WireOptions): { container: Container; modul
     const db = options.database.forModule(definition.name);
     const logger = options.logger.child({ module: definition.name });
     const module: WiredModule = { definition, routes: [], consumers: [], nudge: () => undefined };
-    const events = createEventPublisher({ module: definition.name, declared: definition.events, onCommit: () => module.nudge() });
+    const events = createEventPublisher({ module: definition.name, declared: definition.events, onCommit: () => module.nudge(), tracing: options.tracing });
     const parts = definition.setup({
       name: definition.name,
       db,
@@ -97,6 +100,7 @@ export function wireModules(options: WireOptions): { container: Container; modul
         concurrency: options.handlerConcurrency,
         faults: options.faults,
         published: publishedDefinition(options.contracts, handler.event.name),
+        tracing: options.tracing,
       }),
     );
     wired.push(module);

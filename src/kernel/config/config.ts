@@ -61,6 +61,8 @@ const schema = z.object({
   MMK_FAULT_POINTS: z.string().optional(),
   NODE_ENV: z.string().optional(),
   REDIS_VOLATILE_OK: z.enum(['true', 'false'], { error: 'expected "true" or "false"' }).default('false'),
+  OTEL_EXPORTER_OTLP_ENDPOINT: url(['http:', 'https:']).optional(),
+  OTEL_SERVICE_NAME: z.string().max(255, 'expected at most 255 characters').optional(),
 });
 
 /** Settings of one process, read from the environment at start. */
@@ -154,6 +156,13 @@ export interface Config {
    * unless `REDIS_VOLATILE_OK=true` accepts the risk.
    */
   redisPersistenceRequired: boolean;
+  /**
+   * `OTEL_EXPORTER_OTLP_ENDPOINT`: the OpenTelemetry collector's base URL (OTLP over HTTP); spans go to
+   * `<endpoint>/v1/traces`. Unset: no tracing, and the SDK is not even loaded.
+   */
+  otelEndpoint: string | undefined;
+  /** `OTEL_SERVICE_NAME`: the service name of this process's spans; by default the app's name, or the modules it runs. */
+  otelServiceName: string | undefined;
 }
 
 /** Settings whose value an error message never shows. */
@@ -226,6 +235,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     topologyFile: s.TOPOLOGY_FILE,
     faultPoints: s.MMK_FAULT_POINTS,
     redisPersistenceRequired: s.NODE_ENV === 'production' && s.REDIS_VOLATILE_OK !== 'true',
+    otelEndpoint: s.OTEL_EXPORTER_OTLP_ENDPOINT,
+    otelServiceName: s.OTEL_SERVICE_NAME,
   };
 }
 

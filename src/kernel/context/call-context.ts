@@ -16,6 +16,12 @@
 export interface CallContext {
   /** The request id of the HTTP request that started the work (or of the event being handled). */
   readonly correlationId: string;
+  /**
+   * The W3C `traceparent` of the span the work runs in, when tracing is on
+   * (`OTEL_EXPORTER_OTLP_ENDPOINT`): the parent of the remote calls it makes
+   * and of the events it publishes. Absent otherwise.
+   */
+  readonly traceparent?: string;
 }
 
 const byTransaction = new WeakMap<object, CallContext>();

@@ -51,4 +51,13 @@ export const KERNEL_MIGRATIONS: readonly Migration[] = [
       });
     },
   },
+  {
+    // The trace context of the span that published each event (ADR 0016); null when the publisher did not trace.
+    name: '00000000000001_kernel-outbox-trace-parent',
+    async up(knex) {
+      await knex.schema.alterTable('outbox', (t) => {
+        t.text('trace_parent');
+      });
+    },
+  },
 ];

@@ -16,6 +16,13 @@ export interface EventEnvelope {
    * an older version than `version`. Absent when the event has no downcast.
    */
   downcasts?: Readonly<Record<string, unknown>>;
+  /**
+   * The W3C `traceparent` of the span that published the event (the relay's
+   * span once relayed), when the publishing process traces
+   * (`OTEL_EXPORTER_OTLP_ENDPOINT`): a handler's span is its child, so one
+   * request and the events it causes make one trace across processes.
+   */
+  traceparent?: string | undefined;
 }
 
 /**

@@ -6,6 +6,7 @@ import type { ModuleDb } from '../db/module-db.js';
 import { AppError } from '../errors/app-error.js';
 import { eventKey, type EventDefinition, type EventSubscription } from '../module/contract.js';
 import type { FaultPoints } from '../testing/fault-points.js';
+import { traceIdOf, type Tracing } from '../tracing/tracing.js';
 import type { EventConsumer, EventEnvelope } from './envelope.js';
 import type { EventPublisher } from './event-publisher.js';
 import { payloadAtVersion } from './event-versions.js';
@@ -117,6 +118,12 @@ export interface EventConsumerOptions {
    * reads (see `payloadAtVersion`).
    */
   published?: EventDefinition;
+  /**
+   * Present when tracing is on: each delivery is a consumer span, child of
+   * the envelope's `traceparent` (the relay's span in the publishing
+   * process), and the events the handler publishes are its children.
+   */
+  tracing?: Tracing | undefined;
 }
 
 export const DEFAULT_CONSUMER_BATCH = 200;
@@ -135,6 +142,8 @@ type Outcome = 'handled' | 'duplicate';
 interface Pending {
   envelope: EventEnvelope;
   payload: unknown;
+  /** The delivery's span when tracing is on: the parent of what the handler publishes. */
+  traceparent: string | undefined;
   resolve: (outcome: Outcome) => void;
   reject: (error: unknown) => void;
 }
@@ -169,22 +178,28 @@ function laneIndex(key: string, lanes: number): number {
  * others are not held back.
  */
 export function createEventConsumer(options: EventConsumerOptions): EventConsumer {
-  const { db, definition, publisher, faults } = options;
+  const { db, definition, publisher, faults, tracing } = options;
   const handlerId = `${options.module}.${definition.name}`;
   const maxBatch = Math.max(1, options.maxBatch ?? DEFAULT_CONSUMER_BATCH);
   const concurrency = Math.max(1, definition.options?.concurrency ?? options.concurrency ?? DEFAULT_HANDLER_CONCURRENCY);
   const lanes: Lane[] = Array.from({ length: concurrency }, () => ({ queue: [], draining: false, inFlightSince: undefined }));
 
-  const loggerFor = (envelope: EventEnvelope) =>
-    options.logger.child({ correlationId: envelope.correlationId, handler: handlerId, eventId: envelope.id, event: envelope.name });
+  const loggerFor = ({ correlationId, id, name, traceparent }: EventEnvelope) =>
+    traceparent === undefined
+      ? options.logger.child({ correlationId, handler: handlerId, eventId: id, event: name })
+      : options.logger.child({ correlationId, trace_id: traceIdOf(traceparent), handler: handlerId, eventId: id, event: name });
 
-  function contextFor(trx: Knex.Transaction, envelope: EventEnvelope, logger: Logger): HandlerContext {
-    const correlation = { correlationId: envelope.correlationId };
-    return { trx, publish: (event, payload) => publisher.publish(trx, event, payload, correlation), envelope, logger };
+  /** The context of what a delivery publishes: the event's correlation id and, when traced, the delivery's span. */
+  const publishContextOf = ({ envelope, traceparent }: Pending) =>
+    traceparent === undefined ? { correlationId: envelope.correlationId } : { correlationId: envelope.correlationId, traceparent };
+
+  function contextFor(trx: Knex.Transaction, item: Pending, logger: Logger): HandlerContext {
+    const correlation = publishContextOf(item);
+    return { trx, publish: (event, payload) => publisher.publish(trx, event, payload, correlation), envelope: item.envelope, logger };
   }
 
   function batchItem(trx: Knex.Transaction, item: Pending, logger: Logger): BatchItem {
-    const correlation = { correlationId: item.envelope.correlationId };
+    const correlation = publishContextOf(item);
     return { payload: item.payload, envelope: item.envelope, logger, publish: (event, payload) => publisher.publish(trx, event, payload, correlation) };
   }
 
@@ -209,7 +224,7 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
    * opened with that event's context.
    */
   async function handleInOneTransaction(batch: readonly Pending[], loggers: readonly Logger[]): Promise<Outcome[]> {
-    const context = batch.length === 1 ? { correlationId: batch[0]!.envelope.correlationId } : undefined;
+    const context = batch.length === 1 ? publishContextOf(batch[0]!) : undefined;
     const ids = [...new Set(batch.map((item) => item.envelope.id))];
     const outcomes = await db.transaction(async (trx) => {
       const inserted = await trx('inbox')
@@ -233,7 +248,7 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
       if (definition.handleBatch) {
         if (toHandle.length > 0) await definition.handleBatch(toHandle.map((i) => batchItem(trx, batch[i]!, loggers[i]!)), { trx, logger: options.logger.child({ handler: handlerId }) });
       } else {
-        for (const i of toHandle) await definition.handle!(batch[i]!.payload, contextFor(trx, batch[i]!.envelope, loggers[i]!));
+        for (const i of toHandle) await definition.handle!(batch[i]!.payload, contextFor(trx, batch[i]!, loggers[i]!));
       }
       return result;
     }, context);
@@ -315,8 +330,15 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
         );
       }
       const lane = lanes.length === 1 ? lanes[0]! : lanes[laneIndex(envelope.correlationId, lanes.length)]!;
-      return new Promise<Outcome>((resolve, reject) => {
-        lane.queue.push({ envelope, payload: parsed.data, resolve, reject });
+      const span = tracing?.startSpan(`handle ${envelope.name}`, 'consumer', envelope.traceparent, {
+        'messaging.operation.type': 'process',
+        'messaging.destination.name': envelope.name,
+        'messaging.message.id': envelope.id,
+        'mmk.handler': handlerId,
+        'mmk.correlation_id': envelope.correlationId,
+      });
+      const delivered = new Promise<Outcome>((resolve, reject) => {
+        lane.queue.push({ envelope, payload: parsed.data, traceparent: span?.traceparent, resolve, reject });
         if (!lane.draining) {
           lane.draining = true;
           // A microtask later: the events a transport hands over in one go share the first transaction.
@@ -325,6 +347,18 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
           });
         }
       });
+      if (span === undefined) return delivered;
+      return delivered.then(
+        (outcome) => {
+          span.setAttribute('mmk.outcome', outcome);
+          span.end();
+          return outcome;
+        },
+        (error: unknown) => {
+          span.end(error);
+          throw error;
+        },
+      );
     },
     lagMs() {
       const now = Date.now();

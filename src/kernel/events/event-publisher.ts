@@ -5,6 +5,7 @@ import { AppError } from '../errors/app-error.js';
 import { callContextOf, type CallContext } from '../context/call-context.js';
 import { onBeforeCommit } from '../db/transaction-body.js';
 import type { EventDefinition } from '../module/contract.js';
+import type { Tracing } from '../tracing/tracing.js';
 import { downcastsOf } from './event-versions.js';
 
 /**
@@ -39,6 +40,13 @@ export interface EventPublisherOptions {
   declared: readonly EventDefinition[];
   /** Called once the transaction that wrote events has committed. */
   onCommit: () => void;
+  /**
+   * Present when tracing is on: each publish is a producer span, child of the
+   * context's span, ended when the transaction ends; its `traceparent` is
+   * stored with the rows (`outbox.trace_parent`) and travels in the envelope,
+   * so the relay and the handlers continue the trace, in whatever process.
+   */
+  tracing?: Tracing | undefined;
 }
 
 const INSERT_CHUNK = 1_000;
@@ -49,12 +57,16 @@ interface OutboxRow {
   event_version: number;
   payload: string;
   correlation_id: string;
+  /** The publish span's W3C traceparent; only when tracing is on. */
+  trace_parent?: string;
 }
 
 export function createEventPublisher(options: EventPublisherOptions): EventPublisher {
   const declared = new Set(options.declared);
   /** Rows waiting for their transaction's commit, by transaction. */
   const pending = new WeakMap<Knex.Transaction, OutboxRow[]>();
+
+  const { tracing } = options;
 
   function outboxRow(trx: Knex.Transaction, event: EventDefinition, payload: unknown, context: CallContext | undefined): OutboxRow {
     const parsed = event.schema.safeParse(payload);
@@ -92,6 +104,7 @@ export function createEventPublisher(options: EventPublisherOptions): EventPubli
     }
     if (payloads.length === 0) return [];
     const rows = payloads.map((payload) => outboxRow(trx, event, payload, context));
+    if (tracing) traceRows(trx, event, rows, context);
     let buffered = pending.get(trx);
     if (!buffered) {
       // The rows of a whole transaction go to the outbox in one insert, just before it commits:
@@ -114,6 +127,24 @@ export function createEventPublisher(options: EventPublisherOptions): EventPubli
       trx.executionPromise.then(options.onCommit, () => undefined);
     }
     return rows.map((row) => row.id);
+  }
+
+  /** One producer span for the rows of one publish call, ended with the transaction. */
+  function traceRows(trx: Knex.Transaction, event: EventDefinition, rows: OutboxRow[], context: CallContext | undefined): void {
+    const parent = (context ?? callContextOf(trx))?.traceparent;
+    const span = tracing!.startSpan(`publish ${event.name}`, 'producer', parent, {
+      'messaging.operation.type': 'send',
+      'messaging.destination.name': event.name,
+      'messaging.batch.message_count': rows.length,
+      'mmk.module': options.module,
+      'mmk.event_version': event.version,
+    });
+    if (rows.length === 1) span.setAttribute('messaging.message.id', rows[0]!.id);
+    for (const row of rows) row.trace_parent = span.traceparent;
+    trx.executionPromise.then(
+      () => span.end(),
+      (error: unknown) => span.end(error ?? 'the transaction rolled back'),
+    );
   }
 
   return {

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { ModuleDb } from '../db/module-db.js';
 import type { EventDefinition } from '../module/contract.js';
+import type { TraceSpan, Tracing } from '../tracing/tracing.js';
 import type { EventEnvelope, EventTransport, PublishReceipt } from './envelope.js';
 import { downcastsOf } from './event-versions.js';
 import { claimEvents, markPublished, type ClaimedEvent, releaseAllClaims, releaseClaims, renewClaims } from './outbox-store.js';
@@ -28,6 +29,12 @@ export interface OutboxRelayOptions {
    * consumers that still read one (ADR 0014).
    */
   events?: readonly EventDefinition[];
+  /**
+   * Present when tracing is on: each event handed over is a producer span,
+   * child of its publish span (`envelope.traceparent`), and goes to the
+   * transport with the relay span as its `traceparent`.
+   */
+  tracing?: Tracing | undefined;
 }
 
 export const DEFAULT_RELAY_BATCH_SIZE = 200;
@@ -45,7 +52,8 @@ const MAX_ERROR_BACKOFF_MS = 5_000;
  * await relay.stop(); // finishes the round in flight
  */
 export class OutboxRelay {
-  readonly #options: Required<Omit<OutboxRelayOptions, 'onPublished' | 'events'>> & Pick<OutboxRelayOptions, 'onPublished'>;
+  readonly #options: Required<Omit<OutboxRelayOptions, 'onPublished' | 'events' | 'tracing'>> & Pick<OutboxRelayOptions, 'onPublished'>;
+  readonly #tracing: Tracing | undefined;
   /** The declared events that have a downcast, by name. */
   readonly #downcasting: ReadonlyMap<string, EventDefinition>;
   #running = false;
@@ -69,6 +77,25 @@ export class OutboxRelay {
       ...options,
     };
     this.#downcasting = new Map((options.events ?? []).filter((e) => e.from?.downcast).map((e) => [e.name, e]));
+    this.#tracing = options.tracing;
+  }
+
+  /** The envelopes with a relay span each as their parent; the spans end when the transport has them. */
+  #traced(envelopes: EventEnvelope[]): { envelopes: EventEnvelope[]; spans: TraceSpan[] } {
+    const spans: TraceSpan[] = [];
+    const traced = envelopes.map((envelope) => {
+      const span = this.#tracing!.startSpan(`relay ${envelope.name}`, 'producer', envelope.traceparent, {
+        'messaging.operation.type': 'send',
+        'messaging.system': this.#options.transport.name,
+        'messaging.destination.name': envelope.name,
+        'messaging.message.id': envelope.id,
+        'mmk.module': this.#options.db.schema,
+        'mmk.correlation_id': envelope.correlationId,
+      });
+      spans.push(span);
+      return { ...envelope, traceparent: span.traceparent };
+    });
+    return { envelopes: traced, spans };
   }
 
   /** Adds the older versions' payloads to the events whose definition downcasts. */
@@ -123,12 +150,17 @@ export class OutboxRelay {
     if (claimed.length === 0) return 0;
     for (const c of claimed) this.#held.add(c.seq);
     let receipt: PublishReceipt | void;
+    let envelopes = this.#downcasting.size === 0 ? claimed.map((c) => c.envelope) : claimed.map((c) => this.#withDowncasts(c.envelope));
+    let spans: TraceSpan[] | undefined;
+    if (this.#tracing) ({ envelopes, spans } = this.#traced(envelopes));
     try {
-      receipt = await transport.publish(this.#downcasting.size === 0 ? claimed.map((c) => c.envelope) : claimed.map((c) => this.#withDowncasts(c.envelope)));
+      receipt = await transport.publish(envelopes);
     } catch (error) {
       for (const c of claimed) this.#held.delete(c.seq);
+      if (spans) for (const span of spans) span.end(error);
       throw error;
     }
+    if (spans) for (const span of spans) span.end();
     const done: ClaimedEvent[] = [];
     for (const c of claimed) {
       const retrying = receipt?.pending.get(c.envelope.id);

@@ -9,6 +9,7 @@ interface OutboxRow {
   payload: unknown;
   correlation_id: string;
   occurred_at: Date | string;
+  trace_parent: string | null;
 }
 
 export interface ClaimedEvent {
@@ -28,7 +29,7 @@ export async function claimEvents(db: ModuleDb, limit: number, leaseMs: number):
       where seq in (select seq from outbox
                      where published_at is null and (claimed_until is null or claimed_until < now())
                      order by seq limit $2 for update skip locked)
-      returning seq, id, event_name, event_version, payload, correlation_id, occurred_at`,
+      returning seq, id, event_name, event_version, payload, correlation_id, occurred_at, trace_parent`,
     [leaseMs / 1000, limit],
   );
   return rows
@@ -43,6 +44,7 @@ export async function claimEvents(db: ModuleDb, limit: number, leaseMs: number):
         payload: typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload,
         correlationId: row.correlation_id,
         occurredAt: new Date(row.occurred_at).toISOString(),
+        traceparent: row.trace_parent ?? undefined,
       },
     }));
 }

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { AppError, kindOfStatus } from '../errors/app-error.js';
 import { requestStateOf, type ResponseRecorder } from './request-context.js';
 import { sendJson } from './send-json.js';
+import { traceIdOf } from '../tracing/tracing.js';
 
 /** The metrics label of requests no route matched. */
 const UNMATCHED = 'unmatched';
@@ -66,10 +67,11 @@ export function errorHandler(logger: Logger, recorder: ResponseRecorder): ErrorR
     if (res.headersSent) return next(error);
     const state = requestStateOf(req, res);
     const appError = fromBodyParser((error ?? {}) as { type?: string }) ?? fromClientStatus(error) ?? AppError.from(error);
-    if (appError.kind === 'INTERNAL') {
-      logger.error({ err: appError.cause ?? appError, correlationId: state.context.correlationId, method: req.method, url: req.originalUrl }, 'request failed');
-    } else if (appError.status >= 500) {
-      logger.warn({ err: appError, correlationId: state.context.correlationId, method: req.method, url: req.originalUrl }, 'request failed');
+    if (appError.status >= 500) {
+      const { correlationId, traceparent } = state.context;
+      const fields = { correlationId, ...(traceparent ? { trace_id: traceIdOf(traceparent) } : {}), method: req.method, url: req.originalUrl };
+      if (appError.kind === 'INTERNAL') logger.error({ err: appError.cause ?? appError, ...fields }, 'request failed');
+      else logger.warn({ err: appError, ...fields }, 'request failed');
     }
     sendJson(res, appError.status, appError.toBody());
     recorder.recordAs(req, res, state.route ?? UNMATCHED);

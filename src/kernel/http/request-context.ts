@@ -4,6 +4,7 @@ import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
 import type { CallContext } from '../context/call-context.js';
 import type { HttpRouteMetric, Metrics } from '../health/metrics.js';
+import { traceparentOf } from '../tracing/tracing.js';
 
 const ACCEPTED_ID = /^[\w.:-]{1,128}$/;
 
@@ -53,7 +54,7 @@ export function requestIdOf(given: string | string[] | undefined): string {
 /**
  * The kit's state of this request, made on first use: takes the request id
  * from `x-request-id` (or makes one), echoes it and keeps it as the request's
- * correlation id, and notes when the kit first saw the request. The kit calls
+ * correlation id (with the request's span when tracing is on), and notes when the kit first saw the request. The kit calls
  * it where it takes a request (a route, the 404 and error handlers, /health,
  * /metrics) instead of in a middleware in front of everything: each layer
  * Express walks costs every request a match and a `next()`.
@@ -65,7 +66,9 @@ export function requestStateOf(req: Request, res: Response): RequestState {
     const startedAt = performance.now();
     const correlationId = requestIdOf(req.headers['x-request-id']);
     if (!res.headersSent) res.setHeader('x-request-id', correlationId);
-    state = { startedAt, context: { correlationId }, route: undefined };
+    // The server span's traceparent, set by the front handler when tracing is on.
+    const traceparent = traceparentOf(req);
+    state = { startedAt, context: traceparent === undefined ? { correlationId } : { correlationId, traceparent }, route: undefined };
     locals[STATE] = state;
   }
   return state;

@@ -7,6 +7,7 @@ import { AppError } from '../errors/app-error.js';
 import type { Metrics } from '../health/metrics.js';
 import { requestIdOf } from '../http/request-context.js';
 import { sendJson } from '../http/send-json.js';
+import { traceparentOf, type TraceSpan, type Tracing } from '../tracing/tracing.js';
 import type { RemoteModule } from './remote-module.js';
 
 /** Marks a request a facade has proxied; a second facade refuses it (508) instead of sending it round in a loop. */
@@ -26,6 +27,8 @@ interface Pending {
   /** The service's status code once it answered. */
   status: number;
   timedOut: boolean;
+  /** The client span of the proxied request, when tracing is on. */
+  span?: TraceSpan;
 }
 
 const PENDING = Symbol('mmk.facade');
@@ -44,8 +47,8 @@ const PENDING = Symbol('mmk.facade');
  * const proxy = createFacade({ remote, processId, metrics, logger });
  * server.on('request', (req, res) => isRouteOf(req, 'payments') ? proxy(req, res) : http(req, res));
  */
-export function createFacade(options: { remote: RemoteModule; processId: string; metrics: Metrics; logger: Logger }): (req: IncomingMessage, res: ServerResponse) => void {
-  const { remote, processId, metrics, logger } = options;
+export function createFacade(options: { remote: RemoteModule; processId: string; metrics: Metrics; logger: Logger; tracing?: Tracing | undefined }): (req: IncomingMessage, res: ServerResponse) => void {
+  const { remote, processId, metrics, logger, tracing } = options;
   const agent = new Agent({ keepAlive: true, maxSockets: 128, keepAliveMsecs: 10_000 });
   const pendingOf = (req: IncomingMessage) => (req as unknown as Record<symbol, Pending | undefined>)[PENDING];
   const proxy = createProxyMiddleware<IncomingMessage, ServerResponse>({
@@ -111,6 +114,21 @@ export function createFacade(options: { remote: RemoteModule; processId: string;
       fail(req, res, remote.unavailable((error as Error).message ?? 'the connection failed'));
     }
     metrics.remoteCalls.observe({ module: remote.name, operation: 'proxy', outcome }, (performance.now() - started) / 1000);
+    if (pending.span) {
+      pending.span.setAttribute('mmk.outcome', outcome);
+      if (pending.status !== 0) pending.span.setAttribute('http.response.status_code', pending.status);
+      pending.span.end(outcome === 'ok' ? undefined : error ?? `answered ${pending.status}`);
+    }
+  }
+
+  /**
+   * The client span of a proxied request, child of the request's server span; the service gets it as
+   * `traceparent`, so its own server span is this one's child.
+   */
+  function traceProxy(req: IncomingMessage): TraceSpan {
+    const span = tracing!.startSpan(`proxy ${remote.name}`, 'client', traceparentOf(req), { 'http.request.method': req.method ?? 'GET', 'server.address': remote.url, 'mmk.module': remote.name });
+    req.headers.traceparent = span.traceparent;
+    return span;
   }
 
   /** Hands the request to the proxy; `settle` hears its outcome once: an answer, no answer, or the client gone. */
@@ -138,6 +156,7 @@ export function createFacade(options: { remote: RemoteModule; processId: string;
       const pending: Pending = {
         status: 0,
         timedOut: false,
+        span: tracing === undefined ? undefined : traceProxy(req),
         settle(error) {
           if (settled) return;
           settled = true;
@@ -150,7 +169,7 @@ export function createFacade(options: { remote: RemoteModule; processId: string;
     }
     // Open or half-open: through the breaker itself, which fails the request at once while open and lets one trial
     // through when it may half-open (the others wait for the trial's outcome).
-    const pending: Pending = { settle: () => undefined, status: 0, timedOut: false };
+    const pending: Pending = { settle: () => undefined, status: 0, timedOut: false, span: tracing === undefined ? undefined : traceProxy(req) };
     remote.breaker
       .execute(
         () =>

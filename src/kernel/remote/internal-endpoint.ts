@@ -1,18 +1,20 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import type { CallContext } from '../context/call-context.js';
 import { AppError } from '../errors/app-error.js';
 import type { Metrics } from '../health/metrics.js';
 import { requestIdOf } from '../http/request-context.js';
 import { sendJson } from '../http/send-json.js';
 import { parseOrThrow } from '../module/api-binding.js';
 import type { ApiContract } from '../module/contract.js';
+import { traceIdOf, traceparentOf } from '../tracing/tracing.js';
 import type { ServiceTokenVerifier } from './service-token.js';
 
 /** Largest body `POST /internal/<module>/<operation>` reads. */
 export const INTERNAL_BODY_LIMIT = 1024 * 1024;
 
-type Implementation = Record<string, (input: unknown, context: { correlationId: string }) => Promise<unknown>>;
+type Implementation = Record<string, (input: unknown, context: CallContext) => Promise<unknown>>;
 
 export interface InternalEndpointOptions {
   /** The modules this process runs that offer an API: contract and implementation. */
@@ -63,7 +65,7 @@ export function internalEndpoint(options: InternalEndpointOptions): (req: Incomi
   // metrics.httpRoute keeps one handle per route: looking it up per call is a map lookup.
   const metricOf = (route: string) => metrics.httpRoute('POST', route);
 
-  async function serve(req: IncomingMessage, res: ServerResponse, correlationId: string): Promise<string> {
+  async function serve(req: IncomingMessage, res: ServerResponse, context: CallContext): Promise<string> {
     const path = (req.url ?? '').split('?', 1)[0]!;
     const [, , module = '', operation = '', ...rest] = path.split('/');
     // The token first: a caller without a valid one learns nothing, not even which modules and operations are served here.
@@ -89,7 +91,7 @@ export function internalEndpoint(options: InternalEndpointOptions): (req: Incomi
     } catch {
       throw new AppError('BAD_REQUEST', 'HTTP.MALFORMED_JSON', 'request body is not valid JSON');
     }
-    const output = await api.implementation[operation]!(parseOrThrow(api.contract, operation, 'input', input), { correlationId });
+    const output = await api.implementation[operation]!(parseOrThrow(api.contract, operation, 'input', input), context);
     sendJson(res, 200, output ?? null);
     return route;
   }
@@ -98,11 +100,13 @@ export function internalEndpoint(options: InternalEndpointOptions): (req: Incomi
     const started = performance.now();
     const correlationId = requestIdOf(req.headers['x-request-id']);
     res.setHeader('x-request-id', correlationId);
-    serve(req, res, correlationId).then(
+    // The server span's traceparent, set by the front handler when tracing is on.
+    const traceparent = traceparentOf(req);
+    serve(req, res, traceparent === undefined ? { correlationId } : { correlationId, traceparent }).then(
       (route) => metricOf(route).observe(res.statusCode, (performance.now() - started) / 1000),
       (error: unknown) => {
         const appError = AppError.from(error);
-        if (appError.kind === 'INTERNAL') logger.error({ err: error, correlationId, url: req.url }, 'internal API call failed');
+        if (appError.kind === 'INTERNAL') logger.error({ err: error, correlationId, ...(traceparent ? { trace_id: traceIdOf(traceparent) } : {}), url: req.url }, 'internal API call failed');
         // The rest of a refused body is not read: close the connection rather than drain it.
         if (appError.kind === 'PAYLOAD_TOO_LARGE') res.setHeader('connection', 'close');
         if (!res.headersSent) sendJson(res, appError.status, appError.toBody());

@@ -24,6 +24,7 @@ import type { Metrics } from '../health/metrics.js';
 import type { CallContext } from '../context/call-context.js';
 import { parseOrThrow } from '../module/api-binding.js';
 import type { ModuleContract } from '../module/contract.js';
+import type { Tracing } from '../tracing/tracing.js';
 import type { ServiceTokenIssuer } from './service-token.js';
 
 /** Sent by a health probe of another process: answer for this process alone, without probing the remote modules. */
@@ -56,6 +57,8 @@ export interface RemoteModuleOptions {
   tokens: ServiceTokenIssuer;
   metrics: Metrics;
   logger: Logger;
+  /** Present when tracing is on: each call is a client span, sent as `traceparent`. */
+  tracing?: Tracing | undefined;
 }
 
 /**
@@ -117,6 +120,7 @@ export class RemoteModule {
   readonly #once: IPolicy;
   readonly #repeatable: IPolicy;
   readonly #recoveryProbeMs: number;
+  readonly #tracing: Tracing | undefined;
   /** The breaker's counting of consecutive failures (cockatiel's), also fed by `recordOutcome`. */
   readonly #consecutive = new ConsecutiveBreaker(BREAKER_THRESHOLD);
   /** The wait of the breaker's current (or last) opening. */
@@ -133,6 +137,7 @@ export class RemoteModule {
     this.#metrics = options.metrics;
     this.#pool = new Pool(options.url, { connections: POOL_CONNECTIONS, keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0 });
     this.#recoveryProbeMs = options.recoveryProbeMs ?? 0;
+    this.#tracing = options.tracing;
     const firstWait = new OpenWait(options.halfOpenAfterMs, (wait) => (this.#wait = wait));
     this.breaker = circuitBreaker(handleAll, { halfOpenAfter: { next: () => firstWait.next() }, breaker: this.#consecutive });
     this.breaker.onBreak(() => this.#scheduleRecoveryProbe());
@@ -176,6 +181,8 @@ export class RemoteModule {
     };
     if (context) headers['x-request-id'] = context.correlationId;
     const path = `/internal/${this.name}/${operation}`;
+    const span = this.#tracing?.startSpan(`${this.name}.${operation}`, 'client', context?.traceparent, { 'rpc.service': this.name, 'rpc.method': operation, 'server.address': this.url });
+    if (span) headers.traceparent = span.traceparent;
     const started = performance.now();
     let outcome = 'ok';
     try {
@@ -208,6 +215,10 @@ export class RemoteModule {
       throw this.unavailable((error as Error).message, error);
     } finally {
       this.#metrics.remoteCalls.observe({ module: this.name, operation, outcome }, (performance.now() - started) / 1000);
+      if (span) {
+        span.setAttribute('mmk.outcome', outcome);
+        span.end(outcome === 'ok' || outcome === 'error' ? undefined : outcome);
+      }
     }
   }
 
