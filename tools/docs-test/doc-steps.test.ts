@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DocFormatError, docSteps, parseConsole } from './doc-steps.js';
+import { DocFormatError, docSteps, parseConsole, summaryDrift } from './doc-steps.js';
 
 const page = [
   '# Title',
@@ -66,5 +66,13 @@ describe('docSteps', () => {
     expect(() => docSteps('<!-- docs-test: background -->\n\n```sh\nx\n```\n')).toThrow(/needs a name/);
     expect(() => docSteps('<!-- docs-test: skip -->\n')).toThrow(/has no code block after it/);
     expect(() => parseConsole('output before any command', 7)).toThrow(/line 7: a console block must start with a "\$ " command line/);
+  });
+
+  it('finds summary lines that no block of the page runs', () => {
+    const summary = '<!-- docs-test: summary -->\n\n```sh\nnpm install   # 1\nnpm start\n```\n\n';
+    const ok = docSteps(summary + '```sh\nnpm install\n```\n\n<!-- docs-test: background app -->\n\n```sh\nnpm start   # in a terminal of its own\n```\n');
+    expect(summaryDrift(ok)).toEqual([]);
+    const drifted = docSteps(summary + '```sh\nnpm ci\n```\n');
+    expect(summaryDrift(drifted)).toEqual([{ line: 3, text: 'npm install   # 1' }, { line: 3, text: 'npm start' }]);
   });
 });

@@ -6,14 +6,17 @@ import { Lexer, type Token, type Tokens } from 'marked';
  * - `console`: a ```console block, `$ command` lines each followed by the output they must print;
  * - `background`: a block marked `<!-- docs-test: background <name> [wait=<url>] -->`, started in the
  *   background (a reader runs it in a terminal of its own), then awaited until `<url>` answers 2xx;
- * - `stop`: `<!-- docs-test: stop <name> -->`, Ctrl-C in that terminal (SIGINT to its process group).
+ * - `stop`: `<!-- docs-test: stop <name> -->`, Ctrl-C in that terminal (SIGINT to its process group);
+ * - `summary`: a block after `<!-- docs-test: summary -->` repeats commands the page runs further on (a short
+ *   path at the top): each of its lines must be a line of a block the page runs, so the summary cannot drift.
  * A block after `<!-- docs-test: skip <why> -->` is not run. Other blocks (```ts, ```text, unlabelled) are prose.
  */
 export type DocStep =
   | { kind: 'run'; line: number; code: string }
   | { kind: 'console'; line: number; commands: ConsoleCommand[] }
   | { kind: 'background'; line: number; code: string; name: string; waitUrl?: string }
-  | { kind: 'stop'; line: number; name: string };
+  | { kind: 'stop'; line: number; name: string }
+  | { kind: 'summary'; line: number; lines: string[] };
 
 export interface ConsoleCommand {
   command: string;
@@ -85,10 +88,10 @@ export function docSteps(markdown: string, sections?: readonly string[]): DocSte
       if (words[0] === 'stop') {
         if (!words[1]) throw new DocFormatError(`line ${line}: "docs-test: stop" needs the name of a background process`);
         steps.push({ kind: 'stop', line, name: words[1] });
-      } else if (words[0] === 'skip' || words[0] === 'background') {
+      } else if (words[0] === 'skip' || words[0] === 'background' || words[0] === 'summary') {
         pending = { words, line };
       } else {
-        throw new DocFormatError(`line ${line}: unknown directive "docs-test: ${directive}": use skip, background or stop`);
+        throw new DocFormatError(`line ${line}: unknown directive "docs-test: ${directive}": use skip, background, stop or summary`);
       }
       continue;
     }
@@ -102,6 +105,10 @@ export function docSteps(markdown: string, sections?: readonly string[]): DocSte
     const marked = pending;
     pending = undefined;
     if (marked?.words[0] === 'skip') continue;
+    if (marked?.words[0] === 'summary') {
+      steps.push({ kind: 'summary', line, lines: code.text.split('\n').filter((l) => l.trim() !== '') });
+      continue;
+    }
     if (marked?.words[0] === 'background') {
       const name = marked.words[1];
       if (!name || name.includes('=')) throw new DocFormatError(`line ${marked.line}: "docs-test: background" needs a name first, e.g. background monolith wait=http://localhost:3000/health`);
@@ -117,4 +124,22 @@ export function docSteps(markdown: string, sections?: readonly string[]): DocSte
   }
   if (pending) throw new DocFormatError(`line ${pending.line}: the "docs-test: ${pending.words[0]}" directive has no code block after it`);
   return steps;
+}
+
+/** A command line without its trailing `# comment` and surrounding spaces, to compare a summary with the page. */
+const bare = (line: string) => line.replace(/\s+#\s.*$/, '').trim();
+
+/**
+ * The lines of a page's summary blocks that no block the page runs holds: a summary that drifted.
+ *
+ * @example
+ * const drifted = summaryDrift(docSteps(markdown)); // [] when every summary line is run further on
+ */
+export function summaryDrift(steps: readonly DocStep[]): Array<{ line: number; text: string }> {
+  const run = new Set<string>();
+  for (const step of steps) {
+    const code = step.kind === 'run' || step.kind === 'background' ? step.code : step.kind === 'console' ? step.commands.map((c) => c.command).join('\n') : '';
+    for (const line of code.split('\n')) run.add(bare(line));
+  }
+  return steps.flatMap((step) => (step.kind === 'summary' ? step.lines.filter((l) => !run.has(bare(l))).map((text) => ({ line: step.line, text })) : []));
 }

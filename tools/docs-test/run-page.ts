@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { DocStep } from './doc-steps.js';
+import { summaryDrift, type DocStep } from './doc-steps.js';
 import { matchOutput } from './match-output.js';
 import { ShellExitedError, ShellSession } from './shell-session.js';
 
@@ -74,6 +74,8 @@ async function runStep(shell: ShellSession, step: DocStep, run: PageRun, where: 
       }
       return '';
     }
+    case 'summary':
+      return '';
     case 'stop': {
       const log = shell.log(step.name);
       if (!(await shell.stop(step.name))) throw new PageFailure(where, `${step.name} did not stop within 30 s of Ctrl-C (SIGINT)`, log);
@@ -86,6 +88,7 @@ function label(step: DocStep): string {
   if (step.kind === 'console') return `console (${step.commands.length} command(s))`;
   if (step.kind === 'background') return `background ${step.name}`;
   if (step.kind === 'stop') return `stop ${step.name}`;
+  if (step.kind === 'summary') return `summary (${step.lines.length} line(s), each run below)`;
   return 'sh';
 }
 
@@ -99,6 +102,11 @@ function label(step: DocStep): string {
  * await runPage({ page: 'README.md', steps, cwd, scratch, env, rewrite: (c) => c, log: console.log });
  */
 export async function runPage(run: PageRun): Promise<void> {
+  const drift = summaryDrift(run.steps)[0];
+  if (drift) {
+    run.log(`  ✖ ${run.page}:${drift.line}: the summary's line "${drift.text}" is not a command the page runs further on`);
+    throw new PageFailure(`${run.page}:${drift.line}`, `the summary's line "${drift.text}" is not a command the page runs further on`, '');
+  }
   mkdirSync(run.scratch, { recursive: true });
   const shell = await ShellSession.open(run.cwd, run.scratch, run.env);
   try {

@@ -158,7 +158,7 @@ export class ShellSession {
   async close(): Promise<number> {
     for (const name of [...this.#background.keys()]) await this.stop(name, 15_000);
     if (!this.#exited) this.#bash.stdin.end('exit\n');
-    await sleep(200);
+    for (let waited = 0; !this.#exited && waited < 2_000; waited += 50) await sleep(50);
     const left = sessionProcesses(this.pid);
     for (const { pid } of left) {
       try {
