@@ -20,6 +20,7 @@ import { createMetrics, type Metrics } from '../health/metrics.js';
 import { errorHandler, notFoundHandler } from '../http/error-handler.js';
 import { mountRoutes } from '../http/mount-routes.js';
 import { sendJson } from '../http/send-json.js';
+import { ServerDrain } from '../http/server-drain.js';
 import { requestStateOf, responseRecorder } from '../http/request-context.js';
 import { createLogger } from '../logging/logger.js';
 import type { ApiBinding } from '../module/api-binding.js';
@@ -98,10 +99,13 @@ export interface App {
   start(): Promise<{ port: number; url: string }>;
   /**
    * Graceful stop: for `graceMs` (0 by default) the process goes on serving
-   * while `/health` answers 503 `stopping`; then no new connections,
-   * in-flight requests finish, relays finish their round, pools close.
+   * while `/health` answers 503 `stopping`, every answer with
+   * `Connection: close`; then it serves what clients already sent (connections
+   * the kernel accepted, requests not read yet), stops listening, and the
+   * requests in flight finish (for at most `drainMs`, 10 s by default, then
+   * their connections are closed); relays finish their round, pools close.
    */
-  stop(options?: { graceMs?: number }): Promise<void>;
+  stop(options?: { graceMs?: number; drainMs?: number }): Promise<void>;
   /** True once `stop` was called. */
   readonly stopping: boolean;
   /** The process's tracing, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set. */
@@ -193,6 +197,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   const http = buildHttp({ modules, database, transport, logger, metrics, lifecycle, gate, monitor, remotes });
   const handle = frontHandler({ http, remotes, apis, contracts, config, metrics, logger, tracing });
   let server: Server | undefined;
+  let drain: ServerDrain | undefined;
 
   const app: App = {
     container,
@@ -221,6 +226,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       monitor.start();
       purgers.forEach((purger) => purger.start());
       server = createServer(handle);
+      drain = new ServerDrain(server);
       await new Promise<void>((ready, fail) => {
         server!.once('error', fail);
         server!.listen(config.port, ready);
@@ -237,17 +243,13 @@ export async function createApp(options: AppOptions): Promise<App> {
     },
     async stop(stopOptions = {}) {
       lifecycle.stopping = true;
-      if (server && stopOptions.graceMs) await new Promise((done) => setTimeout(done, stopOptions.graceMs));
-      if (server) {
-        const closed = new Promise<void>((done) => server!.close(() => done()));
-        server.closeIdleConnections();
+      if (server && drain) {
+        // Out of rotation (/health 503) yet serving, and each answer closes its connection so keep-alive clients move on.
+        drain.closeAfterEachAnswer();
+        if (stopOptions.graceMs) await new Promise((done) => setTimeout(done, stopOptions.graceMs));
         // In-flight requests get a while to finish; one that never does (a client or service that hangs) must not keep the process alive.
-        const drained = await Promise.race([closed.then(() => true), new Promise<boolean>((done) => setTimeout(done, DRAIN_TIMEOUT_MS, false).unref())]);
-        if (!drained) {
-          logger.warn({ drainTimeoutMs: DRAIN_TIMEOUT_MS }, 'requests still in flight at shutdown: closing their connections');
-          server.closeAllConnections();
-          await closed;
-        }
+        const drainMs = stopOptions.drainMs ?? DRAIN_TIMEOUT_MS;
+        if (!(await drain.close(drainMs))) logger.warn({ drainTimeoutMs: drainMs }, 'requests still in flight at shutdown: closed their connections');
         server = undefined;
       }
       await monitor.stop();

@@ -67,8 +67,10 @@ export function createFacade(options: { remote: RemoteModule; processId: string;
           if (pending) pending.timedOut = true;
         });
       },
-      proxyRes(proxyRes, req) {
+      proxyRes(proxyRes, req, res) {
         dropHopByHop(proxyRes.headers);
+        // The proxy would add `connection: keep-alive`, overriding a connection that must close (a stopping process, a client's `close`).
+        if (!res.shouldKeepAlive) proxyRes.headers.connection = 'close';
         // The client gets the request id it sent or the one made here, even from a service that does not echo it.
         proxyRes.headers['x-request-id'] ??= req.headers['x-request-id'];
         const pending = pendingOf(req);
