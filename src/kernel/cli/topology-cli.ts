@@ -2,6 +2,7 @@ import { relative } from 'node:path';
 import { Command, CommanderError } from 'commander';
 // The settings, the topology and the graph only: no database, bus or HTTP server is loaded (docs/topology.md).
 import { ConfigError, isServiceUrl, loadConfig } from '../config/config.js';
+import { HEALTH_PROBE_HEADER } from '../health/health.js';
 import type { ModuleContract } from '../module/contract.js';
 import { describeContracts } from '../module/describe-contracts.js';
 import { readTopologyFile, resolveTopology } from '../topology/resolve-topology.js';
@@ -28,8 +29,7 @@ export interface TopologyCliOptions {
 const PROCESS_TIMEOUT_MS = 5_000;
 /** A service asked with the probe header answers for itself at once. */
 const SERVICE_TIMEOUT_MS = 2_000;
-/** RemoteModule's HEALTH_PROBE_HEADER, not imported: its file loads the HTTP client and the breaker library. */
-const PROBE_HEADERS = { 'x-mmk-health-probe': '1' };
+const PROBE_HEADERS = { [HEALTH_PROBE_HEADER]: '1' };
 
 /** One `GET <url>/health`, never throwing: what answered, or why nothing did. */
 export async function askHealth(url: string, timeoutMs: number, headers: Record<string, string> = {}): Promise<HealthAnswer> {

@@ -1,3 +1,6 @@
+/** Sent by a health probe of another process or `npm run topology`: answer for this process alone, without probing its remote modules. */
+export const HEALTH_PROBE_HEADER = 'x-mmk-health-probe';
+
 /** The state of one dependency or module. */
 export type Status = 'up' | 'down';
 

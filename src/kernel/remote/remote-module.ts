@@ -20,6 +20,7 @@ import {
 import type { Logger } from 'pino';
 import { Pool } from 'undici';
 import { AppError } from '../errors/app-error.js';
+import { HEALTH_PROBE_HEADER } from '../health/health.js';
 import type { Metrics } from '../health/metrics.js';
 import type { CallContext } from '../context/call-context.js';
 import { parseOrThrow } from '../module/api-binding.js';
@@ -27,8 +28,7 @@ import type { ModuleContract } from '../module/contract.js';
 import type { Tracing } from '../tracing/tracing.js';
 import type { ServiceTokenIssuer } from './service-token.js';
 
-/** Sent by a health probe of another process: answer for this process alone, without probing the remote modules. */
-export const HEALTH_PROBE_HEADER = 'x-mmk-health-probe';
+export { HEALTH_PROBE_HEADER } from '../health/health.js';
 
 /** Consecutive failures or timeouts after which a remote module's breaker opens. */
 export const BREAKER_THRESHOLD = 5;
