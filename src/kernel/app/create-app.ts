@@ -185,6 +185,7 @@ export async function createApp(options: AppOptions): Promise<App> {
             db: database.forModule(name),
             logger,
             retentionMs: config.eventRetentionHours * 3_600_000,
+            tables: module.retention,
             ...options.retention,
             onPurged: (table, count) => metrics.eventsPurged.inc({ module: name, table }, count),
           });

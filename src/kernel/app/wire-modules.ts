@@ -12,6 +12,7 @@ import { eventKey, type ApiContract, type ApiOf, type EventDefinition, type Modu
 import type { ModuleDefinition } from '../module/define-module.js';
 import { remoteBinding } from '../remote/remote-binding.js';
 import type { RemoteModule } from '../remote/remote-module.js';
+import type { RetainedTable } from '../events/retention.js';
 import type { FaultPoints } from '../testing/fault-points.js';
 import type { Tracing } from '../tracing/tracing.js';
 import { assertTopology } from './assert-topology.js';
@@ -21,6 +22,8 @@ export interface WiredModule {
   definition: ModuleDefinition<any>;
   routes: RouteDefinition[];
   consumers: EventConsumer[];
+  /** The module's own tables purged with the events (`ModuleParts.retention`). */
+  retention: RetainedTable[];
   /** Set by the app once the module's relay exists. */
   nudge: () => void;
 }
@@ -56,7 +59,7 @@ export function wireModules(options: WireOptions): { container: Container; modul
   for (const definition of options.modules) {
     const db = options.database.forModule(definition.name);
     const logger = options.logger.child({ module: definition.name });
-    const module: WiredModule = { definition, routes: [], consumers: [], nudge: () => undefined };
+    const module: WiredModule = { definition, routes: [], consumers: [], retention: [], nudge: () => undefined };
     const events = createEventPublisher({ module: definition.name, declared: definition.events, onCommit: () => module.nudge(), tracing: options.tracing });
     const parts = definition.setup({
       name: definition.name,
@@ -89,6 +92,7 @@ export function wireModules(options: WireOptions): { container: Container; modul
     }
     assertConsumersDeclared(definition, parts.handlers ?? []);
     module.routes = parts.routes ?? [];
+    module.retention = parts.retention ?? [];
     module.consumers = (parts.handlers ?? []).map((handler) =>
       createEventConsumer({
         module: definition.name,

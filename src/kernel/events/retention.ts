@@ -1,5 +1,9 @@
 import type { Logger } from 'pino';
-import type { ModuleDb } from '../db/module-db.js';
+import { assertIdentifier, type ModuleDb } from '../db/module-db.js';
+
+function quoteIdentifier(name: string): string {
+  return `"${assertIdentifier(name)}"`;
+}
 
 /**
  * How much longer the inbox keeps its records than the outbox keeps published
@@ -12,7 +16,15 @@ export const INBOX_RETENTION_MARGIN_MS = 3_600_000;
 export const DEFAULT_RETENTION_INTERVAL_MS = 5 * 60_000;
 export const DEFAULT_RETENTION_BATCH_SIZE = 1_000;
 
-export type RetentionTable = 'outbox' | 'inbox';
+/** `outbox`, `inbox`, or a table of the module's own that it handed the kit (`ModuleParts.retention`). */
+export type RetentionTable = string;
+
+/** A table of a module's own whose rows go once the time in `column` is past the retention, like published events. */
+export interface RetainedTable {
+  table: string;
+  /** A `timestamptz` column, preferably indexed. */
+  column: string;
+}
 
 export interface RetentionPurgerOptions {
   db: ModuleDb;
@@ -23,6 +35,8 @@ export interface RetentionPurgerOptions {
   intervalMs?: number;
   /** Rows deleted per statement: each statement is short, so it never holds locks for long. */
   batchSize?: number;
+  /** Tables of the module's own purged with the same retention (idempotency keys, say). */
+  tables?: readonly RetainedTable[];
   /** Called with the rows deleted by each statement that deleted some (metrics). */
   onPurged?: (table: RetentionTable, count: number) => void;
 }
@@ -30,6 +44,8 @@ export interface RetentionPurgerOptions {
 export interface PurgeResult {
   outbox: number;
   inbox: number;
+  /** Rows of the module's own tables, by table. */
+  tables?: Record<string, number>;
 }
 
 /**
@@ -52,7 +68,7 @@ export class RetentionPurger {
   #failing = false;
 
   constructor(options: RetentionPurgerOptions) {
-    this.#options = { intervalMs: DEFAULT_RETENTION_INTERVAL_MS, batchSize: DEFAULT_RETENTION_BATCH_SIZE, ...options };
+    this.#options = { intervalMs: DEFAULT_RETENTION_INTERVAL_MS, batchSize: DEFAULT_RETENTION_BATCH_SIZE, tables: [], ...options };
   }
 
   start(): void {
@@ -78,16 +94,20 @@ export class RetentionPurger {
   async purgeOnce(): Promise<PurgeResult> {
     const outbox = await this.#purgeOutbox();
     const inbox = await this.#purgeInbox();
-    return { outbox, inbox };
+    if (this.#options.tables.length === 0) return { outbox, inbox };
+    const tables: Record<string, number> = {};
+    for (const retained of this.#options.tables) tables[retained.table] = await this.#purgeTable(retained);
+    return { outbox, inbox, tables };
   }
 
   async #round(): Promise<void> {
     const { db, logger, retentionMs } = this.#options;
     try {
-      const { outbox, inbox } = await this.purgeOnce();
+      const { outbox, inbox, tables } = await this.purgeOnce();
       if (this.#failing) logger.info({ schema: db.schema }, 'purging old events works again');
       this.#failing = false;
-      if (outbox + inbox > 0) logger.info({ schema: db.schema, outbox, inbox, retentionHours: retentionMs / 3_600_000 }, 'purged old events');
+      const own = Object.values(tables ?? {}).reduce((sum, n) => sum + n, 0);
+      if (outbox + inbox + own > 0) logger.info({ schema: db.schema, outbox, inbox, ...(own > 0 ? { tables } : {}), retentionHours: retentionMs / 3_600_000 }, 'purged old events');
     } catch (error) {
       // Once until it recovers: a database that refuses (down, or the module's data moved away) would log every round.
       if (!this.#failing) logger.warn({ err: error, schema: db.schema }, 'purging old events failed; tried again next round');
@@ -135,6 +155,20 @@ export class RetentionPurger {
         returning 1)
       select count(*)::int as count from purged`;
     return this.#inBatches('inbox', sql, [secs, batchSize]);
+  }
+
+  /** Rows of a module's own table past the retention, by physical address, like the inbox. */
+  async #purgeTable({ table, column }: RetainedTable): Promise<number> {
+    const { retentionMs, batchSize } = this.#options;
+    const t = quoteIdentifier(table);
+    const c = quoteIdentifier(column);
+    const sql = `with purged as (
+        delete from ${t}
+         where ctid = any(array(select ctid from ${t} where ${c} < now() - make_interval(secs => $1) limit $2))
+           and ${c} < now() - make_interval(secs => $1)
+        returning 1)
+      select count(*)::int as count from purged`;
+    return this.#inBatches(table, sql, [retentionMs / 1000, batchSize]);
   }
 
   /** Runs one delete statement until it deletes less than a batch (or the purger stops). */

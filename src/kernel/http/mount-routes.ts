@@ -72,6 +72,7 @@ interface MountedRoute {
   params: z.ZodType | null;
   query: z.ZodType | null;
   body: z.ZodType | null;
+  headers: z.ZodType | null;
   handler: RouteDefinition['handler'];
 }
 
@@ -86,7 +87,8 @@ function toHandler(route: MountedRoute, recorder: ResponseRecorder): RequestHand
     const params = route.params ? validate(route.params, req.params, 'params') : req.params;
     const query = route.query ? validate(route.query, req.query, 'query') : undefined;
     const body = route.body ? validate(route.body, req.body, 'body') : undefined;
-    return route.handler({ params, query, body, context: state.context } as never).then((result) => {
+    const headers = route.headers ? validate(route.headers, req.headers, 'headers') : undefined;
+    return route.handler({ params, query, body, headers, context: state.context } as never).then((result) => {
       sendJson(res, result.status, result.body);
       recorder.record(req, res, route.metric);
     });
@@ -139,6 +141,7 @@ export function mountRoutes(app: Express, prefix: string, routes: readonly Route
       params: definition.params ?? null,
       query: definition.query ?? null,
       body: definition.body ?? null,
+      headers: definition.headers ?? null,
       handler: definition.handler,
     };
     const handlers: RequestHandler[] = [];

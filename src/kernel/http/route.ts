@@ -22,12 +22,19 @@ export interface RouteDefinition<
   P extends z.ZodType = z.ZodType,
   Q extends z.ZodType = z.ZodType,
   B extends z.ZodType = z.ZodType,
+  H extends z.ZodType = z.ZodType,
 > {
   method: HttpMethod;
   path: string;
   params?: P;
   query?: Q;
   body?: B;
+  /**
+   * The request headers the handler reads, by their lower-case names, e.g.
+   * `z.object({ 'idempotency-key': IdempotencyKey.optional() })`: a loose
+   * object, since every request carries others. Invalid is a 400 like the rest.
+   */
+  headers?: H;
   /**
    * The route starts asynchronous work (it publishes events that other
    * handlers must process). While that work lags past `ADMISSION_MAX_LAG_MS`,
@@ -40,11 +47,11 @@ export interface RouteDefinition<
    * to the API calls and the transaction the request starts, so the events it
    * causes carry the request's correlation id.
    */
-  handler(input: { params: z.output<P>; query: z.output<Q>; body: z.output<B>; context: CallContext }): Promise<RouteResult>;
+  handler(input: { params: z.output<P>; query: z.output<Q>; body: z.output<B>; headers: z.output<H>; context: CallContext }): Promise<RouteResult>;
 }
 
-export function route<P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType>(
-  definition: RouteDefinition<P, Q, B>,
+export function route<P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType, H extends z.ZodType = z.ZodType>(
+  definition: RouteDefinition<P, Q, B, H>,
 ): RouteDefinition {
   return definition as unknown as RouteDefinition;
 }

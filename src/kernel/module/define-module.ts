@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { ModuleDb } from '../db/module-db.js';
 import type { EventHandlerDefinition } from '../events/event-consumer.js';
 import type { EventPublisher } from '../events/event-publisher.js';
+import type { RetainedTable } from '../events/retention.js';
 import type { RouteDefinition } from '../http/route.js';
 import type { ApiContract, ApiOf, EventDefinition, EventSubscription } from './contract.js';
 
@@ -23,6 +24,12 @@ export interface ModuleParts<C extends ApiContract | undefined = ApiContract | u
   api?: C extends ApiContract ? ApiOf<C> : never;
   routes?: RouteDefinition[];
   handlers?: EventHandlerDefinition[];
+  /**
+   * Tables of the module's own whose rows the kit deletes, like published
+   * events, once the time in `column` is older than `EVENT_RETENTION_HOURS`
+   * (idempotency keys, say).
+   */
+  retention?: RetainedTable[];
 }
 
 /**

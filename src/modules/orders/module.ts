@@ -10,6 +10,7 @@ export const ordersModule = defineModule({
   ...ordersContract,
   setup(ctx) {
     const service = createOrderService(ctx.db, ctx.events, ctx.api(catalogApi));
-    return { routes: ordersRoutes(service), handlers: settleOrderHandlers };
+    // Idempotency keys go with the published events: a retry comes within minutes, not after EVENT_RETENTION_HOURS.
+    return { routes: ordersRoutes(service), handlers: settleOrderHandlers, retention: [{ table: 'idempotency_keys', column: 'created_at' }] };
   },
 });
