@@ -58,7 +58,7 @@ async function runStep(shell: ShellSession, step: DocStep, run: PageRun, where: 
     case 'console': {
       for (const { command, expected } of step.commands) {
         const { output } = await shell.run(run.rewrite(command), { timeoutMs: 120_000 });
-        const mismatch = matchOutput(expected, output);
+        const mismatch = matchOutput(expected.map(run.rewrite), output);
         if (mismatch) throw new PageFailure(where, `"$ ${command.split('\n')[0]}" did not print the line the page shows:\n  expected: ${mismatch.missing}`, output);
       }
       return '';
@@ -131,6 +131,6 @@ export async function runPage(run: PageRun): Promise<void> {
     throw error;
   } finally {
     const killed = await shell.close();
-    if (killed > 0) run.log(`  ${killed} process(es) still running at the end were killed`);
+    if (killed.length > 0) run.log(`  still running at the end, killed: ${killed.join('; ')}`);
   }
 }

@@ -154,19 +154,21 @@ export class ShellSession {
     return false;
   }
 
-  /** Ends the shell and everything it started that still runs; returns how many processes had to be killed. */
-  async close(): Promise<number> {
+  /** Ends the shell and everything it started that still runs; returns the command lines of the processes it had to kill. */
+  async close(): Promise<string[]> {
     for (const name of [...this.#background.keys()]) await this.stop(name, 15_000);
     if (!this.#exited) this.#bash.stdin.end('exit\n');
     for (let waited = 0; !this.#exited && waited < 2_000; waited += 50) await sleep(50);
-    const left = sessionProcesses(this.pid);
-    for (const { pid } of left) {
+    const killed: string[] = [];
+    for (const { pid } of sessionProcesses(this.pid)) {
       try {
+        const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
         process.kill(pid, 'SIGKILL');
+        killed.push(`${pid} ${command.slice(0, 120)}`);
       } catch {
         // Already gone.
       }
     }
-    return left.length;
+    return killed;
   }
 }
