@@ -99,6 +99,13 @@ export function createConfig(root = process.cwd()) {
         to: { path: `(^|/)node_modules/(${DRIVERS.map(escape).join('|')})/` },
       },
       {
+        name: 'tracing-sdk-loaded-on-demand',
+        comment: "A process without OTEL_EXPORTER_OTLP_ENDPOINT must not load the OpenTelemetry SDK: only src/kernel/tracing/otel-tracing.ts imports @opentelemetry/*, and only with await import('./otel-tracing.js') (startTracing).",
+        severity: 'error',
+        from: { path: '^(src|extracted)/', pathNot: '^src/kernel/tracing/otel-tracing\\.ts$' },
+        to: { path: '((^|/)node_modules/@opentelemetry/|^src/kernel/tracing/otel-tracing\\.ts$)', dependencyTypesNot: ['dynamic-import'] },
+      },
+      {
         name: 'src-never-imports-extracted',
         comment: 'An extracted service is deployed apart: the monolith reaches it through its contract (src/modules/<m>/index.ts), never its code.',
         severity: 'error',

@@ -64,6 +64,8 @@ export function frontHandler(options: FrontOptions): (req: IncomingMessage, res:
   // Tracing on: the same dispatch behind a server span per request (a separate function, so the untraced path has no check at all).
   return function tracedFront(req, res) {
     const url = req.url ?? '/';
+    // Probes and scrapes every few seconds would bury the traces of real work.
+    if (url.startsWith('/health') || url.startsWith('/metrics')) return front(req, res);
     traceRequest(tracing, req, res, url.startsWith('/internal/') ? url.split('?', 1)[0]! : () => routeOf(url, res));
     front(req, res);
   };
@@ -74,5 +76,5 @@ function routeOf(url: string, res: ServerResponse): string {
   const state = (res as ServerResponse & { locals?: { mmkRequest?: { route?: string } } }).locals?.mmkRequest;
   if (state?.route) return state.route;
   const module = moduleOfApiUrl(url);
-  return module === undefined ? (url.split('?', 1)[0] === '/health' ? '/health' : url.split('?', 1)[0] === '/metrics' ? '/metrics' : 'unmatched') : `/api/${module}/*`;
+  return module === undefined ? 'unmatched' : `/api/${module}/*`;
 }

@@ -4,7 +4,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
-import type { SpanKindName, TraceSpan, Tracing, TracingOptions } from './tracing.js';
+import type { SpanKindName, TraceSpan, Tracing, TracingOptions } from './tracing-types.js';
 
 const KINDS: Record<SpanKindName, SpanKind> = {
   server: SpanKind.SERVER,
