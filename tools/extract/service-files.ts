@@ -151,6 +151,8 @@ export function serviceReadme(spec: ServiceSpec & { dependsOn: string[] }): stri
     ...others.map((o) => [`\`${envName(o)}\``, `\`${spec.monolithUrl}\``, `where ${o} runs (the monolith by default)`]),
     ['`REMOTE_TIMEOUT_MS`', '`2000`', 'time limit of one remote API call'],
     ['`LOG_LEVEL`', '`info`', 'pino level'],
+    ['`OTEL_EXPORTER_OTLP_ENDPOINT`', 'unset: no tracing', 'OpenTelemetry collector (OTLP over HTTP) the service exports its spans to; with the monolith exporting to it too, one request is one trace through both'],
+    ['`OTEL_SERVICE_NAME`', `\`${spec.module}\``, 'the service name of its spans'],
   ];
   const calls = spec.dependsOn.length === 0 ? 'none: it calls no other module\'s API' : spec.dependsOn.map((d) => `\`${d}\` (src/modules/${d}/index.ts)`).join(', ');
   return `# The ${spec.module} service
