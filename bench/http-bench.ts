@@ -6,6 +6,10 @@
  *   production   NODE_ENV=production, as deployed (the nested-database check is off);
  *   development  NODE_ENV unset, the default of `npm start` (the check is on: an
  *                AsyncLocalStorage, whose promise hook costs every promise on Node 20).
+ * A third, `traced`, runs only when BENCH_MODES names it: production with
+ * OTEL_EXPORTER_OTLP_ENDPOINT set to a sink the bench starts (a child process
+ * that answers every export 200), so every request is a span exported over
+ * OTLP/HTTP. It has no goal: its figure is the price of tracing (ADR 0016).
  * The bare server runs with NODE_ENV=production. Goal: each mode serves at least
  * 0.9× the bare server's requests per second. Exit code 2 when a mode misses it,
  * 1 when the bench fails.
@@ -27,7 +31,8 @@
  *                       the ratio is the median of the rounds' ratios
  *   BENCH_WARMUP        warm-up seconds per server and round before measuring (default 5)
  *   BENCH_CONNECTIONS   concurrent connections (default 50)
- *   BENCH_MODES         the kit's modes to run, comma-separated (default production,development)
+ *   BENCH_MODES         the kit's modes to run, comma-separated: production, development, traced
+ *                       (default production,development)
  *   DATABASE_POOL_MAX   the kit's per-module pool (default 5); the bare pool gets the same max
  *   BENCH_NODE_ARGS     extra node flags for every server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
  *   BENCH_SERVER_OUTPUT a folder: each server's stdout and stderr go to <folder>/<server>-<pid>.log
@@ -49,11 +54,13 @@ import { intEnv } from './bench-env.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const GOAL = 0.9;
-const MODES = ['production', 'development'] as const;
+const MODES = ['production', 'development', 'traced'] as const;
 type Mode = (typeof MODES)[number];
+/** The modes held to the goal; `traced` is measured, not judged. */
+const JUDGED: readonly Mode[] = ['production', 'development'];
 
 function selectedModes(): Mode[] {
-  const names = (process.env.BENCH_MODES || MODES.join(',')).split(',').map((m) => m.trim()).filter(Boolean);
+  const names = (process.env.BENCH_MODES || JUDGED.join(',')).split(',').map((m) => m.trim()).filter(Boolean);
   for (const name of names) if (!MODES.includes(name as Mode)) throw new Error(`BENCH_MODES: unknown mode "${name}" (use ${MODES.join(', ')})`);
   return MODES.filter((m) => names.includes(m));
 }
@@ -108,6 +115,7 @@ function startServer(name: ServerName, dbUrl: string): Promise<RunningServer> {
   // barely looks at it); the kit's development mode runs without NODE_ENV, like `npm start`.
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: 'production', BENCH_DB_URL: dbUrl, BENCH_POOL_MAX: String(settings.poolMax) };
   if (name === 'kit-development') delete env.NODE_ENV;
+  if (name === 'kit-traced') env.OTEL_EXPORTER_OTLP_ENDPOINT = sink!.url;
   const file = name === 'bare' ? 'bare-server.ts' : 'kit-server.ts';
   const child = spawn(process.execPath, [...settings.nodeArgs, '--import', 'tsx', join(ROOT, 'bench', file)], {
     cwd: ROOT,
@@ -166,6 +174,36 @@ async function stopServer(server: RunningServer): Promise<void> {
     child.kill('SIGTERM');
   });
   children.delete(child);
+}
+
+/** The OTLP sink of the traced mode: a child process that reads every export and answers 200. */
+const SINK_SCRIPT = `
+let exports = 0, bytes = 0;
+const server = require('node:http').createServer((req, res) => {
+  req.on('data', (chunk) => { bytes += chunk.length; });
+  req.on('end', () => { exports += 1; res.writeHead(200, { 'content-type': 'application/json' }).end('{}'); });
+});
+server.listen(0, '127.0.0.1', () => process.send({ type: 'ready', port: server.address().port }));
+process.on('message', () => process.send({ type: 'stats', exports, bytes }));
+`;
+
+let sink: { child: ChildProcess; url: string } | undefined;
+
+async function startSink(): Promise<void> {
+  const child = spawn(process.execPath, ['-e', SINK_SCRIPT], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  children.add(child);
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('message', (message: { port: number }) => resolve(message.port));
+  });
+  sink = { child, url: `http://127.0.0.1:${port}` };
+}
+
+async function sinkStats(): Promise<{ exports: number; bytes: number }> {
+  return new Promise((resolve) => {
+    sink!.child.once('message', (message: { exports: number; bytes: number }) => resolve(message));
+    sink!.child.send('stats');
+  });
 }
 
 function killAll(): void {
@@ -282,6 +320,7 @@ function sliceOrder(names: readonly ServerName[], k: number): ServerName[] {
 const MODE_LABELS: Record<Mode, string> = {
   production: 'kit, production (NODE_ENV=production)',
   development: 'kit, development default (NODE_ENV unset)',
+  traced: 'kit, production, tracing on (OTLP to a sink)',
 };
 
 async function main(): Promise<number> {
@@ -296,6 +335,7 @@ async function main(): Promise<number> {
       `${process.env.DATABASE_NESTING_CHECK ? `\n  DATABASE_NESTING_CHECK=${process.env.DATABASE_NESTING_CHECK} (from the environment, both modes)` : ''}\n`,
   );
 
+  if (settings.modes.includes('traced')) await startSink();
   await admin((c) => c.query(`create database "${dbName}"`));
   dbCreated = true;
   try {
@@ -348,22 +388,28 @@ async function main(): Promise<number> {
     const bare = summarize(slices, 'bare');
     const rows = [
       [`server (${settings.rounds} rounds x ${sets} slices of ${settings.slice} s)`, 'req/s', 'p50 ms', 'p99 ms', 'server CPU µs/req'],
-      ...[...kits.map((kit) => [MODE_LABELS[kit === 'kit-production' ? 'production' : 'development'], summarize(slices, kit)] as const), ['bare Express 5 + pg (production)', bare] as const].map(
+      ...[...settings.modes.map((mode) => [MODE_LABELS[mode], summarize(slices, `kit-${mode}`)] as const), ['bare Express 5 + pg (production)', bare] as const].map(
         ([label, x]) => [label, fmt(x.reqPerSec, 0), fmt(x.p50, 0), fmt(x.p99, 0), fmt(x.cpuUsPerReq, 0)],
       ),
     ];
     console.log(`\n${table(rows[0]!, rows.slice(1))}\n`);
     const missed: string[] = [];
-    for (const kit of kits) {
+    for (const mode of settings.modes) {
+      const kit = `kit-${mode}` as const;
       const x = summarize(slices, kit);
       const ratios = roundRatios.get(kit)!;
       const ratio = median(ratios);
-      if (!(ratio >= GOAL)) missed.push(`${kit}: ${fmt(ratio, 3)} of bare, goal >= ${GOAL}`);
+      const judged = JUDGED.includes(mode);
+      if (judged && !(ratio >= GOAL)) missed.push(`${kit}: ${fmt(ratio, 3)} of bare, goal >= ${GOAL}`);
       console.log(
         `${kit} / bare (req/s, median of rounds): ${fmt(ratio, 3)}  (rounds: ${ratios.map((r) => fmt(r, 2)).join(', ')}; ` +
-          `all slices pooled: ${fmt(x.reqPerSec / bare.reqPerSec, 2)})  goal >= ${GOAL}: ${ratio >= GOAL ? 'met' : 'MISSED'}` +
+          `all slices pooled: ${fmt(x.reqPerSec / bare.reqPerSec, 2)})  ${judged ? `goal >= ${GOAL}: ${ratio >= GOAL ? 'met' : 'MISSED'}` : 'no goal'}` +
           `; server CPU per request ${fmt(x.cpuUsPerReq, 0)} µs against ${fmt(bare.cpuUsPerReq, 0)} (${fmt(x.cpuUsPerReq / bare.cpuUsPerReq, 2)}×)`,
       );
+    }
+    if (sink) {
+      const { exports, bytes } = await sinkStats();
+      console.log(`OTLP sink (traced mode): ${exports} exports, ${fmt(bytes / 1e6, 1)} MB received`);
     }
     console.log(`load average at the end: ${loadavg().map((l) => fmt(l, 2)).join(' ')}`);
     if (missed.length === 0) return 0;
