@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { describeContracts, describeModules, moduleGraphMermaid } from '../../src/kernel/index.js';
+import { SHOP_MODULES } from '../../src/app.js';
 import { GRAPH_FILES, renderArchitectureDocs } from '../../tools/arch/architecture-docs.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -18,6 +20,12 @@ describe('generated architecture documents', () => {
     for (const flow of ['OrderPlaced@1 → reserve-stock', 'StockReserved@1 → capture-payment', 'PaymentCaptured@1 → confirm-order', 'OrderConfirmed@1 → create-shipment', 'OrderCancelled@1 → release-stock']) {
       expect(docs.graph).toContain(flow);
     }
+  });
+
+  it('the contracts alone give the same graph as the wired modules (npm run topology draws it from the contracts)', () => {
+    const fromContracts = moduleGraphMermaid(describeContracts(SHOP_MODULES)).join('\n');
+    expect(fromContracts).toBe(moduleGraphMermaid(describeModules(SHOP_MODULES)).join('\n'));
+    expect(docs.graph).toContain(fromContracts);
   });
 
   it('lists every event with its publisher, consumers and fields', () => {
