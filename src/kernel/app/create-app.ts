@@ -34,9 +34,6 @@ import { frontHandler } from './front-handler.js';
 import { openDatabase } from './open-database.js';
 import { consumersOfSystem, wireModules, type WiredModule } from './wire-modules.js';
 
-/** How long a stopping process waits for its in-flight requests before it closes their connections. */
-const DRAIN_TIMEOUT_MS = 10_000;
-
 export interface AppOptions {
   /**
    * The modules whose code this codebase holds, as listed by the composition
@@ -102,8 +99,9 @@ export interface App {
    * while `/health` answers 503 `stopping`, every answer with
    * `Connection: close`; then it serves what clients already sent (connections
    * the kernel accepted, requests not read yet), stops listening, and the
-   * requests in flight finish (for at most `drainMs`, 10 s by default, then
-   * their connections are closed); relays finish their round, pools close.
+   * requests in flight finish (for at most `drainMs`, `SHUTDOWN_DRAIN_MS` by
+   * default, then their connections are closed); relays finish their round,
+   * pools close.
    */
   stop(options?: { graceMs?: number; drainMs?: number }): Promise<void>;
   /** True once `stop` was called. */
@@ -249,7 +247,7 @@ export async function createApp(options: AppOptions): Promise<App> {
         drain.closeAfterEachAnswer();
         if (stopOptions.graceMs) await new Promise((done) => setTimeout(done, stopOptions.graceMs));
         // In-flight requests get a while to finish; one that never does (a client or service that hangs) must not keep the process alive.
-        const drainMs = stopOptions.drainMs ?? DRAIN_TIMEOUT_MS;
+        const drainMs = stopOptions.drainMs ?? config.shutdownDrainMs;
         if (!(await drain.close(drainMs))) logger.warn({ drainTimeoutMs: drainMs }, 'requests still in flight at shutdown: closed their connections');
         server = undefined;
       }

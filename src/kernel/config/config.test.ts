@@ -49,6 +49,7 @@ describe('loadConfig', () => {
     [{ ADMISSION_MAX_LAG_MS: '2s' }, /^Invalid setting ADMISSION_MAX_LAG_MS: expected an integer between 100 and 600000 \(got "2s"\)$/],
     [{ ADMISSION_SAMPLE_MS: '0' }, /^Invalid setting ADMISSION_SAMPLE_MS: expected an integer between 20 and 10000 \(got "0"\)$/],
     [{ SHUTDOWN_GRACE_MS: '-1' }, /^Invalid setting SHUTDOWN_GRACE_MS: /],
+    [{ SHUTDOWN_DRAIN_MS: '600001' }, /^Invalid setting SHUTDOWN_DRAIN_MS: /],
     [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }, /^Invalid setting OTEL_EXPORTER_OTLP_ENDPOINT: expected a URL starting with http:\/\/ or https:\/\/ \(got "collector:4318"\)$/],
     [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'grpc://collector:4317' }, /^Invalid setting OTEL_EXPORTER_OTLP_ENDPOINT: /],
     [{ MMK_FAULT_POINTS: 'event.after-commit=kill@1', NODE_ENV: 'production' }, /^Invalid setting MMK_FAULT_POINTS: test-only fault points are refused when NODE_ENV=production/],

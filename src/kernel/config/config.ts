@@ -49,6 +49,7 @@ const schema = z.object({
   DATABASE_NESTING_CHECK: z.enum(['on', 'off'], { error: 'expected "on" or "off"' }).optional(),
   EVENT_HANDLER_CONCURRENCY: integer(1, 64).default(4),
   SHUTDOWN_GRACE_MS: integer(0, 600_000).default(5_000),
+  SHUTDOWN_DRAIN_MS: integer(0, 600_000).default(10_000),
   ADMISSION_CONTROL: z.enum(['on', 'off'], { error: 'expected "on" or "off"' }).default('on'),
   ADMISSION_MAX_LAG_MS: integer(100, 600_000).default(2_000),
   ADMISSION_SAMPLE_MS: integer(20, 10_000).default(200),
@@ -118,6 +119,12 @@ export interface Config {
    * closes its port.
    */
   shutdownGraceMs: number;
+  /**
+   * After the grace period, how long the requests clients already sent (in
+   * flight, or still waiting in the kernel) have to be answered before their
+   * connections are closed.
+   */
+  shutdownDrainMs: number;
   /**
    * Admission control of routes that start asynchronous work: refuse them
    * (429 + Retry-After) while the event flow lags (ADR 0009). `off` still
@@ -223,6 +230,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     databaseNestingCheck: (s.DATABASE_NESTING_CHECK ?? (s.NODE_ENV === 'production' ? 'off' : 'on')) === 'on',
     eventHandlerConcurrency: s.EVENT_HANDLER_CONCURRENCY,
     shutdownGraceMs: s.SHUTDOWN_GRACE_MS,
+    shutdownDrainMs: s.SHUTDOWN_DRAIN_MS,
     admissionControl: s.ADMISSION_CONTROL === 'on',
     admissionMaxLagMs: s.ADMISSION_MAX_LAG_MS,
     admissionSampleMs: s.ADMISSION_SAMPLE_MS,

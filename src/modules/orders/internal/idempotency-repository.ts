@@ -9,6 +9,8 @@ export interface StoredKey {
 }
 
 interface KeyRow {
+  customer_id: string;
+  key: string;
   request_hash: string;
   status: number;
   response: unknown;
