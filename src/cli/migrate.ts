@@ -1,10 +1,10 @@
-import { AppError, ConfigError, createApp, loadConfig } from '../kernel/index.js';
-import { SHOP_EXTRACTED, SHOP_MODULES, SHOP_TOPOLOGY_FILE } from '../app.js';
+import { createApp, exitOnStartupFailure, loadConfig } from '../kernel/index.js';
+import { SHOP_EXTRACTED, SHOP_TOPOLOGY_FILE, shopModulesAt } from '../app.js';
 
 /** `npm run migrate`: brings the schema of every module this process runs (its topology) up to date and reports per module. */
 async function migrate(): Promise<number> {
   const config = loadConfig({ LOG_LEVEL: 'warn', ...process.env });
-  const app = await createApp({ modules: SHOP_MODULES, contracts: SHOP_EXTRACTED, config, topologyFile: SHOP_TOPOLOGY_FILE });
+  const app = await createApp({ modules: shopModulesAt(import.meta.url), contracts: SHOP_EXTRACTED, config, topologyFile: SHOP_TOPOLOGY_FILE });
   try {
     const results = await app.migrate();
     for (const result of results) {
@@ -17,11 +17,5 @@ async function migrate(): Promise<number> {
   }
 }
 
-migrate().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    // One line for what the operator can fix (a bad setting, a database in use or unreachable); the full error for a bug.
-    console.error(error instanceof ConfigError || (error instanceof AppError && error.kind !== 'INTERNAL') ? error.message : error);
-    process.exit(1);
-  },
-);
+// One line for what the operator can fix (a bad setting, a database in use or unreachable); the whole error for a bug.
+migrate().then((code) => process.exit(code), exitOnStartupFailure);

@@ -65,4 +65,5 @@ export { republishSince } from './events/outbox-store.js';
 export { route, type RouteDefinition, type RouteResult } from './http/route.js';
 export { createApp, type App, type AppOptions } from './app/create-app.js';
 export { installShutdown } from './app/shutdown.js';
+export { exitOnStartupFailure, startupFailureLine } from './app/startup-failure.js';
 export { runEventsCli, type EventsCliOptions } from './cli/events-cli.js';

@@ -51,7 +51,7 @@ export function serviceMain(spec: ServiceSpec): string {
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-${importLine('AppError, ConfigError, createApp, installShutdown, loadConfig', '../../../src/kernel/index.js')}
+${importLine('createApp, exitOnStartupFailure, installShutdown, loadConfig', '../../../src/kernel/index.js')}
 ${others.map((o) => importLine(`${camel(o)}Contract`, `../../../src/modules/${o}/index.js`)).join('\n')}
 ${importLine(`${name}Module`, './module.js')}
 
@@ -76,12 +76,8 @@ async function main(): Promise<void> {
   app.logger.info(\`${spec.module} service listening on http://localhost:\${port}\`);
 }
 
-main().catch((error: unknown) => {
-  // One line on stderr for a bad setting or an unreachable service; the full error otherwise.
-  if (error instanceof ConfigError || (error instanceof AppError && error.kind !== 'INTERNAL')) console.error(error.message);
-  else console.error(error);
-  process.exit(1);
-});
+// One line on stderr for a bad setting, an unreachable server or a port in use; the whole error for a bug.
+main().catch(exitOnStartupFailure);
 `;
 }
 
