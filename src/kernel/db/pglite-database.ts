@@ -8,6 +8,7 @@ import { runTransactionBody } from './transaction-body.js';
 import { dbScope } from './db-scope.js';
 import { SerialQueue } from './serial-queue.js';
 import { lockDataFolder, type DataFolderLock } from './data-folder-lock.js';
+import { initDataFolder, isDataFolderInitialised } from './pglite-init.js';
 
 export interface PgliteDatabaseOptions {
   /** Folder of the data files; undefined keeps everything in memory. */
@@ -20,6 +21,14 @@ export interface PgliteDatabaseOptions {
 const IN_USE_REMEDY =
   'PGlite allows one process per folder. Stop that process first (commands such as npm run migrate or npm run events need the app stopped), ' +
   'or set DATABASE_URL to a PostgreSQL database, which several processes can share';
+
+/**
+ * PostgreSQL's shared buffer cache inside PGlite. PGlite's default, 128 MB,
+ * grows its wasm memory to 200 MB, all of it resident; the shop's working
+ * set fits in a fraction of 16 MB, and pages beyond it are read back from the
+ * operating system's file cache (docs/benchmarks.md, "Memory").
+ */
+const SHARED_BUFFERS = '16MB';
 
 /**
  * Embedded PostgreSQL (PGlite). It has one connection, so the kernel runs one
@@ -35,7 +44,8 @@ export async function createPgliteDatabase(options: PgliteDatabaseOptions): Prom
   const lock = options.dataDir ? await openDataFolder(options.dataDir, options.logger) : undefined;
   let pglite: PGlite;
   try {
-    pglite = new PGlite(options.dataDir);
+    if (options.dataDir && !isDataFolderInitialised(options.dataDir)) await initDataFolder(options.dataDir);
+    pglite = new PGlite(options.dataDir, { startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${SHARED_BUFFERS}`] });
     await pglite.waitReady;
   } catch (error) {
     lock?.release();
