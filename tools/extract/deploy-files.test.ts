@@ -173,8 +173,23 @@ describe.each(SPECS)('deployFiles($module)', (spec) => {
       expect(container.livenessProbe.failureThreshold * container.livenessProbe.periodSeconds * 1000).toBeGreaterThan(loadConfig({}).shutdownGraceMs);
     });
 
-    it('Deployment: a termination grace beyond the kit\'s shutdown grace, non-root, no privilege escalation, resources', () => {
-      expect(podSpec.terminationGracePeriodSeconds * 1000).toBeGreaterThan(loadConfig({}).shutdownGraceMs);
+    it('Deployment: the shutdown it is written for is the kit\'s: grace and drain in the settings, the kit\'s defaults', () => {
+      const defaults = loadConfig({});
+      expect(configMap.data.SHUTDOWN_GRACE_MS).toBe(String(defaults.shutdownGraceMs));
+      expect(configMap.data.SHUTDOWN_DRAIN_MS).toBe(String(defaults.shutdownDrainMs));
+      expect(loadConfig(configMap.data)).toMatchObject({ shutdownGraceMs: defaults.shutdownGraceMs, shutdownDrainMs: defaults.shutdownDrainMs });
+    });
+
+    it('Deployment: the readiness probe sees a stopping pod\'s 503 within its grace period; no preStop sleep adds to it', () => {
+      const probe = container.readinessProbe;
+      expect((probe.periodSeconds * probe.failureThreshold + probe.timeoutSeconds) * 1000).toBeLessThan(Number(configMap.data.SHUTDOWN_GRACE_MS));
+      expect(container.lifecycle?.preStop).toBeUndefined();
+      expect(files['k8s/deployment.yaml']).toMatch(/No preStop hook: on SIGTERM the service itself stays in service/);
+    });
+
+    it('Deployment: a termination grace beyond the kit\'s shutdown grace and drain, non-root, no privilege escalation, resources', () => {
+      // Beyond grace + drain by the time the event workers and pools need to close.
+      expect(podSpec.terminationGracePeriodSeconds * 1000).toBeGreaterThanOrEqual(Number(configMap.data.SHUTDOWN_GRACE_MS) + Number(configMap.data.SHUTDOWN_DRAIN_MS) + 10_000);
       expect(podSpec.securityContext.runAsNonRoot).toBe(true);
       expect(podSpec.securityContext.runAsUser).toBeGreaterThan(0);
       expect(container.securityContext.allowPrivilegeEscalation).toBe(false);
