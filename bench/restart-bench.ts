@@ -50,9 +50,12 @@ const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 /** The pid of the process that runs src/main.ts in the group (under npm, and under the tsx CLI in the baseline). */
 function appPid(group: number): number {
   const lines = execFileSync('ps', ['-o', 'pid=,args=', '-g', String(group)], { encoding: 'utf8' }).trim().split('\n');
-  const app = lines.map((l) => l.trim()).find((l) => l.includes('src/main.ts') && l.includes('--import') && !l.includes('/.bin/tsx'));
+  // A node process, not npm's `sh -c node …` nor the tsx CLI (which runs the app as its own child).
+  const app = lines
+    .map((l) => l.trim().split(/\s+/))
+    .find(([, command, ...args]) => /(^|\/)node$/.test(command ?? '') && args.includes('src/main.ts') && !args.some((a) => a.includes('/.bin/tsx')));
   if (!app) throw new Error(`no app process in group ${group}:\n${lines.join('\n')}`);
-  return Number(app.split(/\s+/)[0]);
+  return Number(app[0]);
 }
 
 function alive(pid: number): boolean {
