@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SHOP_MODULES, SHOP_TOPOLOGY_FILE } from '../src/app.js';
@@ -11,9 +14,10 @@ import { dropRedisPrefix, TEST_REDIS_URL, testQueuePrefix } from './support/topo
 // locks are what keep two concurrent requests with one key from both storing
 // an order, and PGlite ignores them. Every module runs in `shop`; `gateway`
 // runs none and proxies /api/orders to it (the facade), so the header must
-// cross a process. Ports 21110-21111.
+// cross a process. Ports 21110-21112.
 const SHOP_PORT = '21110';
 const GATEWAY_PORT = '21111';
+const PGLITE_PORT = '21112';
 const SECRET = `test-secret-${randomUUID()}`;
 const prefix = testQueuePrefix();
 
@@ -165,5 +169,30 @@ describe('POST /api/orders with an Idempotency-Key', () => {
     const again = await direct.placeOrder(customerId, order(customerId).items, withKey(old));
     expect(again.status).toBe(202);
     expect(await direct.ordersOf(customerId)).toHaveLength(3);
+  });
+});
+
+describe('on the embedded default (PGlite)', () => {
+  it('replays the first answer for the same key and body, and refuses another body with 422', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'mmk-idem-'));
+    const app = await createApp({ modules: SHOP_MODULES, config: loadConfig({ PORT: PGLITE_PORT, LOG_LEVEL: 'silent', DATA_DIR: dataDir }), topologyFile: SHOP_TOPOLOGY_FILE });
+    try {
+      const local = new ShopClient((await app.start()).url);
+      const own = await local.createProduct(100, 300);
+      const customerId = `idem-${randomUUID()}`;
+      const key = randomUUID();
+      const items = [{ productId: own.id, quantity: 2 }];
+      const first = await local.placeOrder(customerId, items, withKey(key));
+      const again = await local.placeOrder(customerId, items, withKey(key));
+      expect(first.status).toBe(202);
+      expect(JSON.stringify(again.body)).toBe(JSON.stringify(first.body));
+      const other = await local.placeOrder(customerId, [{ productId: own.id, quantity: 3 }], withKey(key));
+      expect(other.status).toBe(422);
+      expect(other.body.error.code).toBe('ORDERS.IDEMPOTENCY_KEY_REUSED');
+      expect(await local.ordersOf(customerId)).toEqual([first.body.id]);
+    } finally {
+      await app.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });
