@@ -285,4 +285,12 @@ export const PLANTS: readonly Plant[] = [
     replace: `            // PLANTED: the module's own tables are never purged`,
     suites: ['test/idempotency.test.ts'],
   },
+{
+    name: 'facade-keeps-alive-while-stopping',
+    breaks: "a stopping gateway's proxied answers close their connections too (the proxy would say keep-alive)",
+    file: 'src/kernel/remote/facade.ts',
+    find: `        if (!res.shouldKeepAlive) proxyRes.headers.connection = 'close';`,
+    replace: `        // PLANTED: the proxy's keep-alive wins over a connection that must close`,
+    suites: ['test/stopping-gateway.test.ts'],
+  },
 ];
