@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
@@ -64,10 +64,31 @@ interface VitestJson {
 let runs = 0;
 
 /**
+ * Kills, by pid, the processes a run of suites tagged `tag` left running: their environment holds the tag. A test
+ * worker that --bail stops dies before its afterAll hooks, and the app processes it started outlive it.
+ */
+function killTaggedProcesses(tag: string): number {
+  const marker = `\0MMK_TEST_TAG=${tag}\0`;
+  let killed = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (!`\0${readFileSync(`/proc/${entry}/environ`, 'latin1')}`.includes(marker)) continue;
+      process.kill(Number(entry), 'SIGKILL');
+      killed += 1;
+    } catch {
+      // Gone meanwhile, or not ours to read.
+    }
+  }
+  return killed;
+}
+
+/**
  * Drops what a run of suites tagged `tag` left behind: a run stopped by --bail does not always reach the suites'
- * afterAll hooks, so their databases (named with the tag, test/support/postgres.ts) and queue keys would stay.
+ * afterAll hooks, so their processes, databases (named with the tag, test/support/postgres.ts) and queue keys would stay.
  */
 async function dropLeftovers(tag: string): Promise<void> {
+  killTaggedProcesses(tag);
   const client = new pg.Client({ connectionString: TEST_POSTGRES_URL });
   await client.connect();
   try {
