@@ -79,10 +79,17 @@ describe('tracing across processes (OTEL_EXPORTER_OTLP_ENDPOINT)', () => {
     expect(order!.status).toBe('confirmed');
     expect(await shop.shipmentsOf(order!.id)).toHaveLength(1);
 
-    // The spans arrive within a batch processor's delay of their end; the last one is shipping's handling.
+    // The spans arrive within a batch processor's delay of their end, each process exporting on its own: shipping's
+    // handling can arrive before the relay span of another process that is its grandparent. Wait for the last span
+    // and for every parent (a parent that never comes, as with a planted fault, fails below after the deadline).
     const deadline = Date.now() + 20_000;
     const inTrace = () => collector.spans.filter((s) => s.traceId === traceId);
-    while (!inTrace().some((s) => s.name === 'handle orders.OrderConfirmed') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    const complete = () => {
+      const received = inTrace();
+      const ids = new Set(received.map((s) => s.spanId));
+      return received.some((s) => s.name === 'handle orders.OrderConfirmed') && received.filter((s) => !ids.has(s.parentSpanId)).length === 1;
+    };
+    while (!complete() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     const spans = inTrace();
     const byId = new Map(spans.map((s) => [s.spanId, s]));
     const describe = (s: ReceivedSpan) => `${s.service}: ${s.name}`;
