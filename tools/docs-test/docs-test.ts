@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import pg from 'pg';
+import { dropDatabasesLike } from '../../test/support/drop-databases.js';
 import { deleteRedisKeys, TEST_REDIS_URL } from '../../test/support/redis-keys.js';
 import { DocFormatError, docSteps } from './doc-steps.js';
 import { PageFailure, runPage } from './run-page.js';
@@ -89,18 +89,6 @@ function pageEnv(tag: string): NodeJS.ProcessEnv {
   };
 }
 
-async function dropDatabases(prefix: string): Promise<number> {
-  const client = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ datname: string }>('select datname from pg_database where datname like $1', [`${prefix}%`]);
-    for (const { datname } of rows) await client.query(`drop database if exists "${datname}" with (force)`);
-    return rows.length;
-  } finally {
-    await client.end();
-  }
-}
-
 async function main(argv: string[]): Promise<number> {
   const program = new Command('docs:test')
     .description('runs the shell blocks of the migration guide and the README tour on a scratch clone and checks their output')
@@ -150,7 +138,7 @@ async function main(argv: string[]): Promise<number> {
         log(`✖ ${page.file} drifted from the code at ${error.where}: fix the page or the code`);
       } finally {
         // Each page starts from empty databases and queues.
-        await dropDatabases(dbPrefix);
+        await dropDatabasesLike(process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres', `${dbPrefix}%`);
         await deleteRedisKeys(TEST_REDIS_URL, `mmk-docs-${tag}*`);
       }
     }

@@ -2,8 +2,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import pg from 'pg';
 import { TEST_POSTGRES_URL } from '../../test/support/postgres.js';
+import { dropDatabasesLike } from '../../test/support/drop-databases.js';
 import { deleteRedisKeys, TEST_REDIS_URL } from '../../test/support/redis-keys.js';
 import { PLANTS, type Plant } from './plants.js';
 
@@ -89,14 +89,7 @@ function killTaggedProcesses(tag: string): number {
  */
 async function dropLeftovers(tag: string): Promise<void> {
   killTaggedProcesses(tag);
-  const client = new pg.Client({ connectionString: TEST_POSTGRES_URL });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ datname: string }>(`select datname from pg_database where datname like $1`, [`%\\_${tag}\\_%`]);
-    for (const { datname } of rows) await client.query(`drop database if exists "${datname}" with (force)`);
-  } finally {
-    await client.end();
-  }
+  await dropDatabasesLike(TEST_POSTGRES_URL, `%\\_${tag}\\_%`);
   await deleteRedisKeys(TEST_REDIS_URL, `mmk-test-${tag}-*`);
 }
 
